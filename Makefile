@@ -1,0 +1,60 @@
+# botstack: the daily commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STACK  ?= dev
+export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.botstack/state
+export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(CURDIR)/.botstack/passphrase
+# Pulumi's Python runtime uses this virtualenv (see Pulumi.yaml).
+
+.PHONY: help venv up preview destroy logs backup-now restore test test-unit test-app test-e2e lint bench setup clean
+
+help: ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	@command -v python3 >/dev/null || { echo "botstack: python3 is missing: install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-test.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv with the program's and the tests' dependencies
+
+up: venv ## bring the stack up (STACK=dev by default; local state backend, no account needed)
+	@scripts/pulumi-stack.sh up $(STACK)
+
+preview: venv ## show what `up` would change (STACK=dev|prod)
+	@scripts/pulumi-stack.sh preview $(STACK)
+
+destroy: venv ## remove the stack's containers and networks (protected volumes stay)
+	@scripts/pulumi-stack.sh destroy $(STACK)
+
+logs: ## follow the logs of one service or all (STACK=dev SERVICE=api)
+	@scripts/logs.sh $(STACK) $(SERVICE)
+
+backup-now: venv ## run a backup on the prod VDS now and verify it
+	@scripts/pulumi-stack.sh backup-now $(STACK)
+
+restore: venv ## restore a dump into the prod database (DUMP=<file name>; asks before it overwrites)
+	@scripts/pulumi-stack.sh restore $(STACK) $(DUMP)
+
+setup: venv ## prepare real parts for the e2e tests (Docker engine, offline images); idempotent
+	$(PY) -m tests.setup all
+
+test: venv setup ## run every test: lint, unit, app, e2e
+	$(PY) -m pytest
+
+test-unit: venv ## the fast tests only (mock runtime, no Docker)
+	$(PY) -m pytest tests/unit -m "not e2e"
+
+lint: venv ## static checks: ruff, mypy, shellcheck, hadolint, actionlint
+	$(PY) -m pytest tests/lint
+
+bench: venv setup ## measure updates, apply times, backups and image sizes on the real engine
+	$(PY) -m tests.bench
+
+clean: ## remove the virtualenv and test caches (not the stacks)
+	rm -rf $(VENV) .pytest_cache tests/.cache
