@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# provision.sh - make a fresh Debian/Ubuntu VDS ready for botstack; idempotent.
+#
+# usage: provision.sh [--deploy-user NAME] [--authorized-key KEY | --authorized-key-file FILE|-]
+#                     [--env-file FILE] [--ssh-port PORT] [--root-login no|prohibit-password]
+#                     [--dry-run]
+#
+# Runs as root (first run over SSH as root; later runs as the deploy user through `sudo`).
+# Inputs may also come from an env file (--env-file, or /etc/botstack/provision.env if present):
+#   DEPLOY_USER=deploy  AUTHORIZED_KEY="ssh-ed25519 AAAA..."  SSH_PORT=22  ROOT_LOGIN=no
+# The authorized key is a PUBLIC key; no secret is taken by this script. `--authorized-key-file -`
+# reads the key from stdin.
+#
+# What it does (each step prints `changed: ...` or `ok: ...`):
+#   - packages: docker.io (kept if Docker Engine is already installed), ufw, unattended-upgrades,
+#     sudo, cron; Docker enabled at boot and running
+#   - /etc/docker/daemon.json: json-file logs max-size 10m, max-file 3, live-restore
+#     (Docker restarted only when the file changed; live-restore keeps containers running)
+#   - deploy user with the key, in the docker group, passwordless sudo (/etc/sudoers.d/10-botstack)
+#   - sshd drop-in /etc/ssh/sshd_config.d/10-botstack.conf (no passwords, no root login),
+#     validated with `sshd -t` and rolled back if invalid; refused before the deploy user can log in
+#   - ufw: default deny incoming, allow SSH/80/443 only; DOCKER-USER rules in /etc/ufw/after.rules
+#     so published container ports other than 80/443 are not reachable from outside
+#   - unattended security upgrades; /etc/botstack and /var/backups/botstack (0700)
+# Last line: `botstack-provision: N changed` (0 on a provisioned host).
+set -euo pipefail
+
+readonly MARK_BEGIN="# BEGIN botstack docker-user"
+readonly MARK_END="# END botstack docker-user"
+
+DEPLOY_USER=""
+AUTHORIZED_KEY=""
+KEY_FILE=""
+SSH_PORT=""
+ROOT_LOGIN=""
+ENV_FILE=""
+DRY_RUN=0
+CHANGED=0
+LAST_CHANGED=0
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+die() { echo "error: $*" >&2; exit 1; }
+changed() { CHANGED=$((CHANGED + 1)); LAST_CHANGED=1; if ((DRY_RUN)); then echo "changed: (dry run) $*"; else echo "changed: $*"; fi; }
+ok() { LAST_CHANGED=0; echo "ok: $*"; }
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --deploy-user) DEPLOY_USER=${2:?}; shift 2 ;;
+      --authorized-key) AUTHORIZED_KEY=${2:?}; shift 2 ;;
+      --authorized-key-file) KEY_FILE=${2:?}; shift 2 ;;
+      --env-file) ENV_FILE=${2:?}; shift 2 ;;
+      --ssh-port) SSH_PORT=${2:?}; shift 2 ;;
+      --root-login) ROOT_LOGIN=${2:?}; shift 2 ;;
+      --dry-run) DRY_RUN=1; shift ;;
+      -h|--help) usage; exit 0 ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+  done
+}
+
+load_inputs() {
+  local cli_user=$DEPLOY_USER cli_key=$AUTHORIZED_KEY cli_port=$SSH_PORT cli_root=$ROOT_LOGIN
+  if [[ -z $ENV_FILE && -f /etc/botstack/provision.env ]]; then ENV_FILE=/etc/botstack/provision.env; fi
+  if [[ -n $ENV_FILE ]]; then
+    [[ -r $ENV_FILE ]] || die "cannot read env file $ENV_FILE"
+    # shellcheck disable=SC1090
+    source "$ENV_FILE"
+  fi
+  DEPLOY_USER=${cli_user:-${DEPLOY_USER:-deploy}}
+  SSH_PORT=${cli_port:-${SSH_PORT:-22}}
+  ROOT_LOGIN=${cli_root:-${ROOT_LOGIN:-no}}
+  AUTHORIZED_KEY=${cli_key:-${AUTHORIZED_KEY:-}}
+  if [[ $KEY_FILE == - ]]; then AUTHORIZED_KEY=$(cat)
+  elif [[ -n $KEY_FILE ]]; then AUTHORIZED_KEY=$(cat "$KEY_FILE"); fi
+  AUTHORIZED_KEY=$(printf '%s\n' "$AUTHORIZED_KEY" | grep -m1 -E '^(ssh-|ecdsa-|sk-)' || true)
+  [[ $DEPLOY_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "invalid deploy user name: $DEPLOY_USER"
+  [[ $SSH_PORT =~ ^[0-9]+$ ]] || die "invalid ssh port: $SSH_PORT"
+  [[ $ROOT_LOGIN == no || $ROOT_LOGIN == prohibit-password ]] || die "--root-login must be no or prohibit-password"
+  if [[ -n $AUTHORIZED_KEY ]]; then
+    ssh-keygen -l -f /dev/stdin <<<"$AUTHORIZED_KEY" >/dev/null 2>&1 || die "the authorized key is not a valid public key"
+  fi
+}
+
+# put_file DEST MODE OWNER:GROUP < content: write atomically when content, mode or owner differ.
+put_file() {
+  local dest=$1 mode=$2 owner=$3 tmp
+  tmp=$(mktemp)
+  cat >"$tmp"
+  if [[ -f $dest ]] && cmp -s "$tmp" "$dest" \
+     && [[ $(stat -c '%a %U:%G' "$dest") == "$mode $owner" ]]; then
+    rm -f "$tmp"; ok "$dest"; return 0
+  fi
+  if ((DRY_RUN)); then rm -f "$tmp"; changed "$dest would be written"; return 0; fi
+  mkdir -p "$(dirname "$dest")"
+  chmod "$mode" "$tmp"; chown "$owner" "$tmp"
+  mv -f "$tmp" "$dest"
+  changed "$dest written"
+}
+
+ensure_dir() {
+  local dir=$1 mode=$2 owner=$3
+  if [[ -d $dir && $(stat -c '%a %U:%G' "$dir") == "$mode $owner" ]]; then ok "$dir"; return 0; fi
+  if ((!DRY_RUN)); then install -d -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$dir"; chmod "$mode" "$dir"; fi
+  changed "$dir (mode $mode, $owner)"
+}
+
+pkg_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
+
+apt_install() {
+  local log=/var/log/botstack-provision-apt.log
+  export DEBIAN_FRONTEND=noninteractive
+  local opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold)
+  if ! apt-get install "${opts[@]}" "$@" >>"$log" 2>&1; then
+    apt-get update -q -o DPkg::Lock::Timeout=300 >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get update failed"; }
+    apt-get install "${opts[@]}" "$@" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get install $* failed"; }
+  fi
+}
+
+ensure_packages() {
+  local missing=() p
+  if pkg_installed docker.io || pkg_installed docker-ce || command -v dockerd >/dev/null; then
+    ok "Docker Engine installed"
+  else
+    missing+=(docker.io)
+  fi
+  for p in ufw unattended-upgrades sudo cron; do pkg_installed "$p" || missing+=("$p"); done
+  if ((${#missing[@]} == 0)); then ok "packages installed"; return 0; fi
+  ((DRY_RUN)) || apt_install "${missing[@]}"
+  changed "installed ${missing[*]}"
+}
+
+daemon_json() {
+  cat <<'EOF'
+{
+  "log-driver": "json-file",
+  "log-opts": {
+    "max-size": "10m",
+    "max-file": "3"
+  },
+  "live-restore": true
+}
+EOF
+}
+
+DOCKER_WAS_ACTIVE=0
+DAEMON_JSON_CHANGED=0
+
+# Before the first install, so Docker starts with it; an already running Docker restarts later.
+ensure_daemon_json() {
+  systemctl is-active --quiet docker 2>/dev/null && DOCKER_WAS_ACTIVE=1
+  daemon_json | put_file /etc/docker/daemon.json 644 root:root
+  DAEMON_JSON_CHANGED=$LAST_CHANGED
+}
+
+ensure_docker() {
+  if ((DAEMON_JSON_CHANGED && DOCKER_WAS_ACTIVE && !DRY_RUN)); then
+    # reload first so the running daemon takes live-restore, then restart for the log options
+    systemctl reload docker
+    systemctl restart docker
+    echo "changed: docker restarted for the new daemon.json (containers kept by live-restore)"
+  fi
+  if [[ $(systemctl is-enabled docker 2>/dev/null) == enabled ]]; then ok "docker enabled at boot"
+  else ((DRY_RUN)) || systemctl enable --quiet docker; changed "docker enabled at boot"; fi
+  if systemctl is-active --quiet docker; then ok "docker running"
+  else ((DRY_RUN)) || systemctl start docker; changed "docker started"; fi
+}
+
+ensure_user() {
+  local u=$DEPLOY_USER home
+  if id -u "$u" >/dev/null 2>&1; then ok "user $u exists"
+  else
+    ((DRY_RUN)) || useradd --create-home --shell /bin/bash --password '*' "$u"
+    changed "user $u created"
+  fi
+  if id -nG "$u" 2>/dev/null | tr ' ' '\n' | grep -qx docker; then ok "$u in group docker"
+  else ((DRY_RUN)) || usermod -aG docker "$u"; changed "$u added to group docker"; fi
+  if ((DRY_RUN)) && ! id -u "$u" >/dev/null 2>&1; then return 0; fi
+  home=$(getent passwd "$u" | cut -d: -f6)
+  ensure_dir "$home/.ssh" 700 "$u:$u"
+  local ak="$home/.ssh/authorized_keys"
+  if [[ -n $AUTHORIZED_KEY ]]; then
+    if [[ -f $ak ]] && grep -qxF "$AUTHORIZED_KEY" "$ak"; then ok "key in $ak"
+    else
+      if ((!DRY_RUN)); then printf '%s\n' "$AUTHORIZED_KEY" >>"$ak"; fi
+      changed "key added to $ak"
+    fi
+  fi
+  if [[ -f $ak ]]; then
+    if [[ $(stat -c '%a %U' "$ak") == "600 $u" ]]; then ok "$ak mode 600"
+    else ((DRY_RUN)) || { chown "$u:$u" "$ak"; chmod 600 "$ak"; }; changed "$ak mode 600"; fi
+  fi
+  local tmp
+  tmp=$(mktemp)
+  printf '# managed by botstack provision.sh: the deploy user runs privileged steps with sudo\n%s ALL=(root) NOPASSWD: ALL\n' "$u" >"$tmp"
+  visudo -cqf "$tmp" || { rm -f "$tmp"; die "sudoers rule does not validate"; }
+  put_file /etc/sudoers.d/10-botstack 440 root:root <"$tmp"
+  rm -f "$tmp"
+}
+
+# The deploy user must be able to log in with a key and become root before root login goes away.
+deploy_user_can_take_over() {
+  local u=$DEPLOY_USER home
+  id -u "$u" >/dev/null 2>&1 || return 1
+  home=$(getent passwd "$u" | cut -d: -f6)
+  grep -qE '^(ssh-|ecdsa-|sk-)' "$home/.ssh/authorized_keys" 2>/dev/null || return 1
+  sudo -n -u "$u" -- sudo -n true 2>/dev/null
+}
+
+sshd_dropin() {
+  cat <<EOF
+# managed by botstack provision.sh; first value wins in sshd, this file is read before the rest
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitEmptyPasswords no
+PubkeyAuthentication yes
+PermitRootLogin ${ROOT_LOGIN}
+X11Forwarding no
+MaxAuthTries 4
+EOF
+}
+
+ssh_service() { if systemctl cat ssh.service >/dev/null 2>&1; then echo ssh; else echo sshd; fi; }
+
+ensure_sshd() {
+  local dest=/etc/ssh/sshd_config.d/10-botstack.conf tmp backup=""
+  grep -qiE '^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf' /etc/ssh/sshd_config \
+    || die "/etc/ssh/sshd_config does not include sshd_config.d/*.conf; cannot harden safely"
+  tmp=$(mktemp)
+  sshd_dropin >"$tmp"
+  if [[ -f $dest ]] && cmp -s "$tmp" "$dest"; then rm -f "$tmp"; ok "$dest"; return 0; fi
+  if ((DRY_RUN)); then rm -f "$tmp"; changed "$dest would be written and sshd reloaded"; return 0; fi
+  if ! deploy_user_can_take_over; then
+    rm -f "$tmp"
+    die "refusing to harden sshd: user $DEPLOY_USER has no authorized key or no sudo yet (lock-out guard)"
+  fi
+  if [[ -f $dest ]]; then backup=$(mktemp); cp -p "$dest" "$backup"; fi
+  install -m 644 -o root -g root "$tmp" "$dest"
+  rm -f "$tmp"
+  mkdir -p /run/sshd
+  if ! sshd -t 2>&1; then
+    if [[ -n $backup ]]; then mv -f "$backup" "$dest"; else rm -f "$dest"; fi
+    die "sshd -t rejected the new config; rolled back $dest"
+  fi
+  [[ -z $backup ]] || rm -f "$backup"
+  systemctl reload "$(ssh_service)"
+  changed "$dest written, sshd reloaded"
+}
+
+after_rules_block() {
+  cat <<EOF
+$MARK_BEGIN
+# Docker's published ports are DNATed in PREROUTING and never reach ufw's INPUT rules.
+# Filter forwarded traffic to containers here: only the original destination ports 80 and 443
+# may come in from outside; traffic from the containers' own bridges and replies pass.
+*filter
+:DOCKER-USER - [0:0]
+-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A DOCKER-USER -i docker0 -j RETURN
+-A DOCKER-USER -i br-+ -j RETURN
+-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 80 -j RETURN
+-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 443 -j RETURN
+-A DOCKER-USER -j DROP
+COMMIT
+$MARK_END
+EOF
+}
+
+ufw_active() { ufw status 2>/dev/null | grep -q '^Status: active'; }
+
+ensure_ufw() {
+  local rules=/etc/ufw/after.rules tmp
+  [[ -f $rules ]] || { ((DRY_RUN)) && { changed "ufw would be configured"; return 0; }; die "$rules missing"; }
+  tmp=$(mktemp)
+  awk -v b="$MARK_BEGIN" -v e="$MARK_END" '$0==b{skip=1} !skip{print} $0==e{skip=0}' "$rules" >"$tmp"
+  after_rules_block >>"$tmp"
+  local rules_changed=0
+  if cmp -s "$tmp" "$rules"; then ok "$rules DOCKER-USER block"
+  else
+    rules_changed=1
+    ((DRY_RUN)) || { chmod 640 "$tmp"; mv -f "$tmp" "$rules"; }
+    changed "$rules DOCKER-USER block"
+  fi
+  rm -f "$tmp"
+
+  local verbose
+  verbose=$(ufw status verbose 2>/dev/null || true)
+  if grep -q 'Default: deny (incoming), allow (outgoing), deny (routed)' <<<"$verbose" \
+     || { ! ufw_active && grep -q '^DEFAULT_INPUT_POLICY="DROP"' /etc/default/ufw \
+          && grep -q '^DEFAULT_OUTPUT_POLICY="ACCEPT"' /etc/default/ufw \
+          && grep -q '^DEFAULT_FORWARD_POLICY="DROP"' /etc/default/ufw; }; then
+    ok "ufw defaults deny incoming/routed, allow outgoing"
+  else
+    ((DRY_RUN)) || { ufw default deny incoming; ufw default allow outgoing; ufw default deny routed; } >/dev/null
+    changed "ufw defaults deny incoming/routed, allow outgoing"
+  fi
+
+  local want=("$SSH_PORT/tcp" 80/tcp 443/tcp) added r w keep words
+  added=$(ufw show added 2>/dev/null | sed -n 's/^ufw //p')
+  for r in "${want[@]}"; do
+    if grep -qx "allow $r" <<<"$added"; then ok "ufw allow $r"
+    else ((DRY_RUN)) || ufw allow "$r" >/dev/null; changed "ufw allow $r"; fi
+  done
+  while IFS= read -r r; do
+    [[ -z $r ]] && continue
+    keep=0
+    for w in "${want[@]}"; do [[ $r == "allow $w" ]] && keep=1; done
+    ((keep)) && continue
+    if ((!DRY_RUN)); then read -ra words <<<"$r"; ufw --force delete "${words[@]}" >/dev/null; fi
+    changed "ufw rule removed (only SSH, 80, 443 are allowed): $r"
+  done <<<"$added"
+
+  if ufw_active; then
+    ok "ufw active"
+    if ((rules_changed && !DRY_RUN)); then ufw reload >/dev/null; echo "changed: ufw reloaded"; fi
+  else
+    ((DRY_RUN)) || ufw --force enable >/dev/null
+    changed "ufw enabled"
+  fi
+}
+
+ensure_unattended_upgrades() {
+  printf '%s\n' 'APT::Periodic::Update-Package-Lists "1";' 'APT::Periodic::Unattended-Upgrade "1";' \
+    | put_file /etc/apt/apt.conf.d/20auto-upgrades 644 root:root
+  local t
+  for t in apt-daily.timer apt-daily-upgrade.timer; do
+    if [[ $(systemctl is-enabled "$t" 2>/dev/null) == enabled ]]; then ok "$t enabled"
+    else ((DRY_RUN)) || systemctl enable --now --quiet "$t"; changed "$t enabled"; fi
+  done
+}
+
+main() {
+  parse_args "$@"
+  [[ $(id -u) == 0 ]] || die "run as root (e.g. sudo $0)"
+  load_inputs
+  ensure_dir /etc/botstack 700 root:root
+  ensure_dir /var/backups/botstack 700 root:root
+  ensure_daemon_json
+  ensure_packages
+  ensure_docker
+  ensure_user
+  ensure_unattended_upgrades
+  ensure_ufw
+  ensure_sshd
+  if ((DRY_RUN)); then echo "botstack-provision: $CHANGED changed (dry run)"
+  else echo "botstack-provision: $CHANGED changed"; fi
+}
+
+main "$@"
