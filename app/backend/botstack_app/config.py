@@ -1,0 +1,93 @@
+"""12-factor configuration: environment variables only; every secret `X` may come from `X_FILE`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FIELDS = ("database_url", "redis_url", "jwt_secret", "bot_token")
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or ambiguous (the message names the variable, never its value)."""
+
+
+def _read_secret_file(var: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{var}: cannot read the file it names ({exc.strerror})") from None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", hide_input_in_errors=True)
+
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    bot_token: SecretStr | None = None
+
+    telegram_api_url: str = "https://api.telegram.org"
+    api_url: str = "http://api:8000"
+    log_level: str = "INFO"
+
+    # API server
+    host: str = "0.0.0.0"  # noqa: S104 - the API listens on all interfaces inside its container
+    port: int = 8000
+    graceful_timeout: int = 25  # seconds uvicorn waits for in-flight requests after SIGTERM
+
+    # worker
+    worker_poll_seconds: float = 1.0  # how often due posts are looked for
+    worker_lease_seconds: int = 15  # a worker whose lease is older than this is dead; its jobs are re-queued
+    publish_delay_seconds: float = 0.0  # simulated channel latency per publication (demo/tests)
+
+    # liveness files read by `botstack-healthcheck worker|bot`
+    liveness_dir: str = "/tmp"  # noqa: S108 - /tmp is the only writable path (tmpfs) in the image
+    liveness_max_age: int = 60
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        data = dict(data or {})
+        for field in SECRET_FIELDS:
+            var = field.upper()
+            file_path = os.environ.get(f"{var}_FILE")
+            if not file_path:
+                continue
+            if os.environ.get(var):
+                raise ConfigError(f"both {var} and {var}_FILE are set; use one")
+            data[field] = _read_secret_file(f"{var}_FILE", file_path)
+        return data
+
+    def require(self, field: str) -> str:
+        value = getattr(self, field)
+        if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            var = field.upper()
+            raise ConfigError(f"{var} (or {var}_FILE) is required")
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL is `postgresql://...`; the app picks its driver (psycopg 3)."""
+        url = self.require("database_url")
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
