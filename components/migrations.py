@@ -1,0 +1,43 @@
+"""Migrations: `alembic upgrade head` as a one-off container of the backend image, before the app services start.
+
+It runs on the host that runs the containers (server/run-migrations.sh), on the backend network, with
+the database URL as a mounted secret file. `triggers` holds the image ID: a new image migrates once;
+an unchanged one runs nothing. A failing migration fails `up` with its output, before the API,
+worker and bot are replaced (they depend on this resource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+
+from components.commands import Target, host_command, script_command
+
+
+@dataclass(frozen=True)
+class MigrationsArgs:
+    target: Target
+    image: pulumi.Input[str]
+    backend_network: pulumi.Input[str]
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+class Migrations(pulumi.ComponentResource):
+    run: pulumi.CustomResource
+
+    def __init__(self, name: str, args: MigrationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("botstack:components:Migrations", name, None, opts)
+        target = args.target
+        create = pulumi.Output.all(args.image, args.backend_network).apply(
+            lambda v: script_command(target, "run-migrations.sh", v[0], v[1], target.secrets_dir)
+        )
+        self.run = host_command(
+            f"{name}-run",
+            target,
+            create,
+            triggers=[args.image],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self.register_outputs({})

@@ -1,0 +1,197 @@
+"""Server: turns a fresh VDS into a botstack host over SSH, then installs the scripts the stack runs there.
+
+Order on the first `up`:
+1. `bootstrap`: as `vds.bootstrapUser` (root on a fresh VDS) run server/provision.sh, which installs
+   Docker, creates the deploy user with the key and hardens sshd (no root login, no passwords).
+2. `provision`: as the deploy user through sudo, the same script again: it re-runs whenever the script
+   changes, and since it connects as the deploy user, hardening can never lock the next `up` out.
+3. `scripts`: server/ copied to the deploy user's home; later steps run them from there with sudo.
+Every connection pins `vds.hostKey`. Scripts travel on stdin or as files, never secrets on a command line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+
+from components.commands import SERVER_DIR, Target, file_digest, host_command, script_command, stdin_script_command
+from components.config import StackConfig, VdsConfig
+from components.naming import Naming
+
+SECRETS_DIR = "/etc/botstack/secrets"
+
+
+@dataclass(frozen=True)
+class ServerArgs:
+    config: StackConfig
+    naming: Naming
+    ssh_dir: Path  # where the pinned known_hosts and the identity for the docker provider's ssh are written
+
+
+class Server(pulumi.ComponentResource):
+    target: Target
+    ready: pulumi.Resource
+
+    def __init__(self, name: str, args: ServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("botstack:components:Server", name, None, opts)
+        config = args.config
+        vds = _vds(config)
+        assert config.ssh_private_key is not None  # checked by StackConfig
+        private_key = pulumi.Output.secret(config.ssh_private_key.get_secret_value())
+        public_key = public_key_of(config.ssh_private_key.get_secret_value())
+        provision = SERVER_DIR / "provision.sh"
+        provision_args = ["--deploy-user", vds.user, "--authorized-key", public_key, "--ssh-port", str(vds.port)]
+
+        bootstrap = command.remote.Command(
+            f"{name}-bootstrap",
+            connection=connection(vds, vds.bootstrap_user, private_key),
+            create=stdin_script_command("provision.sh", provision_args, sudo=False),
+            stdin=provision.read_text(),
+            # Runs once per host and deploy user/key: afterwards the bootstrap user may no longer log in,
+            # so later script changes go through `provision` (as the deploy user) instead.
+            triggers=[vds.host, vds.port, vds.user, public_key],
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["stdin", "create", "connection"]),
+        )
+        deploy = connection(vds, vds.user, private_key)
+        provisioned = command.remote.Command(
+            f"{name}-provision",
+            connection=deploy,
+            create=stdin_script_command("provision.sh", provision_args, sudo=True),
+            stdin=provision.read_text(),
+            triggers=[file_digest(provision)],
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bootstrap]),
+        )
+        scripts_home = f"/home/{vds.user}/botstack"
+        copied = command.remote.CopyToRemote(
+            f"{name}-scripts",
+            connection=deploy,
+            source=pulumi.FileArchive(str(SERVER_DIR)),
+            remote_path=scripts_home,
+            triggers=[file_digest(*sorted(SERVER_DIR.glob("*.sh")))],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[provisioned]),
+        )
+        self.ready = copied
+        self.target = Target(scripts_dir=f"{scripts_home}/server", secrets_dir=SECRETS_DIR, connection=deploy, sudo=True)
+        self._vds = vds
+        write_ssh_files(vds, args.ssh_dir)
+        self.register_outputs({"sshTarget": self.ssh_target()})
+
+    def ssh_target(self) -> str:
+        return f"{self._vds.user}@{self._vds.host}"
+
+    def outputs(self) -> dict[str, Any]:
+        """Plain (secret-free) stack outputs for the daily commands: make logs / backup-now / restore."""
+        vds = self._vds
+        return {
+            "sshTarget": self.ssh_target(),
+            "sshPort": vds.port,
+            "dockerHost": docker_host(vds),
+            "backupCommand": script_command(self.target, "backup.sh"),
+        }
+
+
+def install_backups(
+    name: str, server: Server, config: StackConfig, naming: Naming, depends_on: list[pulumi.Resource]
+) -> pulumi.CustomResource:
+    """The backup cron job on the VDS, re-installed when its scripts or settings change."""
+    backup = config.backup
+    args: list[str | int] = [
+        "--schedule",
+        backup.schedule,
+        "--retention-days",
+        backup.retention_days,
+        "--container",
+        naming.container("database"),
+        "--db",
+        config.database.name,
+        "--db-user",
+        config.database.user,
+    ]
+    if backup.rclone_remote:
+        args += ["--rclone-remote", backup.rclone_remote]
+    if backup.age_recipient:
+        args += ["--age-recipient", backup.age_recipient]
+    scripts = [SERVER_DIR / s for s in ("install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh")]
+    return host_command(
+        name,
+        server.target,
+        script_command(server.target, "install-backups.sh", *args),
+        triggers=[file_digest(*scripts)],
+        opts=pulumi.ResourceOptions(parent=server, depends_on=[server.ready, *depends_on]),
+    )
+
+
+def _vds(config: StackConfig) -> VdsConfig:
+    if config.vds is None:
+        raise ValueError("Server needs botstack:vds")
+    return config.vds
+
+
+def connection(vds: VdsConfig, user: str, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:
+    """An SSH connection that checks the pinned host key (without host_key, pulumi-command checks nothing)."""
+    return command.remote.ConnectionArgs(
+        host=vds.host, port=vds.port, user=user, private_key=private_key, host_key=vds.host_key, dial_error_limit=5
+    )
+
+
+def docker_host(vds: VdsConfig) -> str:
+    return f"ssh://{vds.user}@{vds.host}:{vds.port}"
+
+
+def known_hosts_line(vds: VdsConfig) -> str:
+    host = vds.host if vds.port == 22 else f"[{vds.host}]:{vds.port}"
+    return f"{host} {vds.host_key}\n"
+
+
+def local_ssh_dir(repo_root: Path, stack: str) -> Path:
+    return repo_root / ".botstack" / stack / "ssh"
+
+
+def write_ssh_files(vds: VdsConfig, ssh_dir: Path) -> None:
+    """The pinned known_hosts for the docker provider's `ssh` (it runs the ssh binary, which needs files)."""
+    ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (ssh_dir / "known_hosts").write_text(known_hosts_line(vds))
+
+
+def write_identity(private_key: str, ssh_dir: Path) -> Path:
+    """The deploy key as a 0600 file, for the docker provider's ssh (`-i`). Never logged, never in state."""
+    ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = ssh_dir / "id"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(private_key if private_key.endswith("\n") else private_key + "\n")
+    return path
+
+
+def ssh_options(ssh_dir: Path) -> list[str]:
+    """ssh options of the docker provider: the pinned host key, our identity only, never StrictHostKeyChecking=no."""
+    return [
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+        "-o", "IdentitiesOnly=yes",
+        "-i", str(ssh_dir / "id"),
+    ]  # fmt: skip
+
+
+def docker_provider_args(config: StackConfig, ssh_dir: Path) -> docker.ProviderArgs:
+    vds = _vds(config)
+    assert config.ssh_private_key is not None
+    write_ssh_files(vds, ssh_dir)
+    write_identity(config.ssh_private_key.get_secret_value(), ssh_dir)
+    return docker.ProviderArgs(host=docker_host(vds), ssh_opts=ssh_options(ssh_dir))
+
+
+def public_key_of(private_key: str) -> str:
+    """The OpenSSH public key line of a private key (what provisioning authorises for the deploy user)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_ssh_private_key(private_key.encode(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()

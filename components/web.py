@@ -1,0 +1,109 @@
+"""WebFrontend: Caddy serving the static site and proxying /api to the API; HTTPS for `domain` in prod.
+
+While the API container is being replaced, Caddy holds and retries requests (`proxy.lbTryDuration`),
+so an update through the web entrypoint fails no request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+import pulumi
+import pulumi_docker as docker
+
+from components.app_service import API_PORT, APP_USER
+from components.config import StackConfig
+from components.container import (
+    DEFAULT_TMPFS,
+    ContainerSpec,
+    Healthcheck,
+    NetworkAttachment,
+    PublishedPort,
+    container_options,
+    hardened_container_args,
+)
+from components.database import data_volume_options
+from components.naming import Naming
+
+HTTP_PORT = 80
+HTTPS_PORT = 443
+GRACE_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class WebFrontendArgs:
+    config: StackConfig
+    naming: Naming
+    image: pulumi.Input[str]
+    edge_network: pulumi.Input[str]
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+class WebFrontend(pulumi.ComponentResource):
+    container_name: pulumi.Output[str]
+    public_url: str
+    container: docker.Container
+
+    def __init__(self, name: str, args: WebFrontendArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("botstack:components:WebFrontend", name, None, opts)
+        config, naming = args.config, args.naming
+        # Certificates and ACME account: kept across replacements so renewals don't hit rate limits.
+        volume = docker.Volume(
+            f"{name}-data",
+            name=naming.volume("web"),
+            labels=[docker.VolumeLabelArgs(label="botstack.stack", value=naming.stack)],
+            opts=data_volume_options(self, config),
+        )
+        spec = ContainerSpec(
+            service="web",
+            role="web",
+            image=args.image,
+            user=APP_USER,
+            envs=web_environment(config),
+            volumes={"/data": volume.name},
+            tmpfs={**DEFAULT_TMPFS, "/config": "rw,noexec,nosuid,size=8m"},
+            healthcheck=Healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/healthz"]),
+            networks=[NetworkAttachment(args.edge_network, ["web"])],
+            ports=published_ports(config),
+            resources=config.resources_for("web"),
+            logging=config.logging,
+            grace_seconds=GRACE_SECONDS,
+        )
+        self.container = docker.Container(
+            f"{name}-container", hardened_container_args(spec, naming), opts=container_options(self, [volume, *args.depends_on])
+        )
+        self.container_name = cast(pulumi.Output[str], self.container.name)
+        self.public_url = public_url(config)
+        self.register_outputs({"containerName": self.container_name, "publicUrl": self.public_url})
+
+
+def web_environment(config: StackConfig) -> dict[str, pulumi.Input[str]]:
+    """The web image's settings (app/web/Caddyfile reads them)."""
+    return {
+        "SITE_ADDRESS": config.domain if config.domain and config.is_remote else f":{HTTP_PORT}",
+        "ACME_EMAIL": config.acme_email or "",
+        "API_UPSTREAM": f"api:{API_PORT}",
+        "LB_TRY_DURATION": config.proxy.lb_try_duration,
+        "LB_TRY_INTERVAL": config.proxy.lb_try_interval,
+    }
+
+
+def published_ports(config: StackConfig) -> list[PublishedPort]:
+    """dev: one port on 127.0.0.1. prod: 80 (and 443 with a domain) on every address: the public entrypoint."""
+    if not config.is_remote:
+        return [PublishedPort(HTTP_PORT, config.ports.web)]
+    ports = [PublishedPort(HTTP_PORT, HTTP_PORT, ip="0.0.0.0")]  # noqa: S104 - the public entrypoint
+    if config.domain:
+        ports.append(PublishedPort(HTTPS_PORT, HTTPS_PORT, ip="0.0.0.0"))  # noqa: S104
+    return ports
+
+
+def public_url(config: StackConfig) -> str:
+    """Where users reach the stack."""
+    if config.is_remote and config.domain:
+        return f"https://{config.domain}"
+    if config.vds is not None:
+        return f"http://{config.vds.host}"
+    return f"http://127.0.0.1:{config.ports.web}"

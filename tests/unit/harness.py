@@ -1,0 +1,91 @@
+"""Run botstack under Pulumi's mock runtime and record every resource it registers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+
+
+@dataclass
+class Registered:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    provider: str | None
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that answer like the providers would (enough for the program to wire outputs) and record inputs."""
+
+    resources: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.custom, args.provider))
+        outputs = dict(args.inputs)
+        fake = hashlib.sha256(f"{args.typ}/{args.name}".encode()).hexdigest()
+        if args.typ == "docker:index/image:Image":
+            outputs["repoDigest"] = f"sha256:{fake}"
+        elif args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = f"sha256:{fake}"
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = fake[: int(args.inputs.get("length", 16))]
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def named(self, name: str) -> Registered:
+        matches = [r for r in self.resources if r.name == name]
+        assert len(matches) == 1, f"{name}: {len(matches)} resources"
+        return matches[0]
+
+    def containers(self) -> dict[str, dict[str, Any]]:
+        """Container inputs by docker container name."""
+        return {r.inputs["name"]: r.inputs for r in self.of_type("docker:index/container:Container")}
+
+
+def config_entries(config: dict[str, Any]) -> dict[str, str]:
+    """{"profile": "full", "vds": {...}} -> Pulumi's raw config map ("botstack:vds" -> JSON)."""
+    return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def run_stack(config: dict[str, Any], stack: str = "dev") -> tuple[RecordingMocks, dict[str, Any]]:
+    """Declare the whole stack under mocks; return the recorded resources and the resolved outputs."""
+    from components.config import SECRET_KEYS, load_config
+    from components.stack import build_stack
+
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=False)
+    pulumi.runtime.set_all_config(config_entries(config), secret_keys=[f"botstack:{k}" for k in SECRET_KEYS if k in config])
+    outputs = build_stack(load_config(), "botstack", stack)
+    resolved = _resolve(outputs)
+    return mocks, resolved
+
+
+def _resolve(outputs: dict[str, Any]) -> dict[str, Any]:
+    loop = asyncio.get_event_loop()
+    result: dict[str, Any] = {}
+
+    async def gather() -> None:
+        for key, value in outputs.items():
+            out = pulumi.Output.from_input(value)
+            result[key] = await out.future()
+            result[f"{key}:secret"] = await out.is_secret()
+        await pulumi.runtime.stack.wait_for_rpcs()
+
+    loop.run_until_complete(gather())
+    return result
+
+
+__all__ = ["RecordingMocks", "Registered", "config_entries", "run_stack", "pulumi_mocks"]
