@@ -77,7 +77,9 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
 
     database = Database(
         "database",
-        DatabaseArgs(config, naming, images.postgres, network.backend, paths["db_password"], secrets.database_url, secrets.revision),
+        DatabaseArgs(
+            config, naming, images.postgres, network.backend, paths["db_password"], secrets.database_url, secrets.revision
+        ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secrets])),
     )
     cache = Cache(
