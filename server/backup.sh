@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# backup.sh - dump the botstack PostgreSQL database, keep N days, verify; loud on failure.
+#
+# usage: backup.sh [--config FILE] [--no-verify]
+#
+# Config: /etc/botstack/backup.env (or --config / $BOTSTACK_BACKUP_CONFIG), mode 0600, root-owned:
+#   PG_CONTAINER=botstack-prod-db   PG_USER=botstack   PG_DB=botstack
+#   BACKUP_DIR=/var/backups/botstack   RETENTION_DAYS=7
+#   RCLONE_REMOTE=        # optional, e.g. "offsite:botstack" (rclone's own config holds credentials)
+#   AGE_RECIPIENT=        # optional age public key (age1...); the private key never goes on the server
+#   VERIFY=1              # restore each new dump into a scratch database and compare (verify-backup.sh)
+# Steps: flock (an overlapping run fails at once) -> `docker exec PG_CONTAINER pg_dump -Fc` over the
+# container's local socket (no password needed) into a hidden temp file -> `pg_restore -l` sanity check
+# -> verification (before encryption: the server cannot decrypt) -> optional age encryption ->
+# checksum file (sha256) -> rename into place -> `latest` symlink -> retention: delete dumps and
+# checksums older than exactly RETENTION_DAYS*1440 minutes -> optional `rclone copyto`.
+# Any failure exits non-zero and leaves no partial file and an unchanged `latest`.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
+DO_VERIFY=""
+TMP_FILES=()
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+die() { echo "botstack-backup: FAILED: $*" >&2; exit 1; }
+log() { echo "botstack-backup: $*"; }
+cleanup() { local f; for f in "${TMP_FILES[@]}"; do rm -f "$f"; done; }
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --config) CONFIG=${2:?}; shift 2 ;;
+      --no-verify) DO_VERIFY=0; shift ;;
+      -h|--help) usage; exit 0 ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+  done
+}
+
+load_config() {
+  [[ -f $CONFIG ]] || die "config $CONFIG missing (install-backups.sh writes it)"
+  [[ $(stat -c '%a' "$CONFIG") == 600 ]] || die "config $CONFIG must be mode 0600"
+  # shellcheck disable=SC1090
+  source "$CONFIG"
+  : "${PG_CONTAINER:?PG_CONTAINER not set in $CONFIG}" "${PG_USER:?}" "${PG_DB:?}"
+  BACKUP_DIR=${BACKUP_DIR:-/var/backups/botstack}
+  RETENTION_DAYS=${RETENTION_DAYS:-7}
+  RCLONE_REMOTE=${RCLONE_REMOTE:-}
+  AGE_RECIPIENT=${AGE_RECIPIENT:-}
+  DO_VERIFY=${DO_VERIFY:-${VERIFY:-1}}
+  [[ $RETENTION_DAYS =~ ^[0-9]+$ && $RETENTION_DAYS -ge 1 ]] || die "RETENTION_DAYS must be a whole number >= 1"
+  [[ -d $BACKUP_DIR ]] || die "backup directory $BACKUP_DIR missing"
+}
+
+take_lock() {
+  exec 9>"$BACKUP_DIR/.lock"
+  flock -n 9 || die "another backup is running (lock $BACKUP_DIR/.lock held)"
+}
+
+dump() {
+  local tmp=$1
+  docker exec "$PG_CONTAINER" pg_dump -U "$PG_USER" -d "$PG_DB" -Fc >"$tmp" \
+    || die "pg_dump of $PG_DB in container $PG_CONTAINER failed"
+  [[ -s $tmp ]] || die "pg_dump wrote nothing"
+  docker exec -i "$PG_CONTAINER" pg_restore -l >/dev/null <"$tmp" \
+    || die "the dump is not a readable custom-format archive"
+}
+
+retention() {
+  local minutes=$((RETENTION_DAYS * 1440)) f
+  while IFS= read -r -d '' f; do
+    rm -f -- "$f"
+    log "retention: deleted ${f##*/} (older than $RETENTION_DAYS days)"
+  done < <(find "$BACKUP_DIR" -maxdepth 1 -type f \
+             \( -name '*.dump' -o -name '*.dump.age' -o -name '*.sha256' \) -mmin "+$minutes" -print0)
+}
+
+offsite() {
+  local name=$1
+  [[ -n $RCLONE_REMOTE ]] || return 0
+  command -v rclone >/dev/null || die "RCLONE_REMOTE is set but rclone is not installed"
+  rclone copyto "$BACKUP_DIR/$name" "${RCLONE_REMOTE%/}/$name" || die "rclone copy of $name failed"
+  rclone copyto "$BACKUP_DIR/$name.sha256" "${RCLONE_REMOTE%/}/$name.sha256" || die "rclone copy of $name.sha256 failed"
+  log "copied $name to $RCLONE_REMOTE"
+}
+
+main() {
+  parse_args "$@"
+  load_config
+  umask 077
+  take_lock
+  trap cleanup EXIT
+  local stamp name tmp final sum
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  name="$PG_DB-$stamp.dump"
+  tmp="$BACKUP_DIR/.$name.partial"
+  TMP_FILES+=("$tmp" "$tmp.age" "$BACKUP_DIR/.$name.sha256.partial" "$BACKUP_DIR/.latest.partial")
+  dump "$tmp"
+  if [[ $DO_VERIFY == 1 ]]; then
+    "$SCRIPT_DIR/verify-backup.sh" --config "$CONFIG" "$tmp" || die "verification of the new dump failed"
+  fi
+  final=$name
+  if [[ -n $AGE_RECIPIENT ]]; then
+    command -v age >/dev/null || die "AGE_RECIPIENT is set but age is not installed"
+    age -r "$AGE_RECIPIENT" -o "$tmp.age" "$tmp" || die "age encryption failed"
+    rm -f "$tmp"; tmp="$tmp.age"; final="$name.age"
+  fi
+  sum=$(sha256sum <"$tmp" | cut -d' ' -f1)
+  printf '%s  %s\n' "$sum" "$final" >"$BACKUP_DIR/.$name.sha256.partial"
+  mv -f "$BACKUP_DIR/.$name.sha256.partial" "$BACKUP_DIR/$final.sha256"
+  mv -f "$tmp" "$BACKUP_DIR/$final"
+  ln -sfn "$final" "$BACKUP_DIR/.latest.partial"
+  mv -fT "$BACKUP_DIR/.latest.partial" "$BACKUP_DIR/latest"
+  log "wrote $BACKUP_DIR/$final ($(stat -c %s "$BACKUP_DIR/$final") bytes, sha256 in $final.sha256)"
+  retention
+  offsite "$final"
+  log "ok"
+}
+
+main "$@"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# run-migrations.sh - run `alembic upgrade head` as a one-off container of the backend image.
+#
+# usage: run-migrations.sh IMAGE NETWORK SECRETS_DIR
+#
+# The container joins NETWORK (the backend network, where the database is `db`), runs as 10001:10001
+# with a read-only root filesystem and a tmpfs at /tmp, and reads the database URL from the single
+# file SECRETS_DIR/database_url, bind-mounted read-only (DATABASE_URL_FILE): no secret on a command
+# line or in `docker inspect`. Prints the migration's output; exits with its status.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+die() { echo "run-migrations: FAILED: $*" >&2; exit 1; }
+
+main() {
+  [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
+  (($# == 3)) || { usage >&2; exit 2; }
+  local image=$1 network=$2 secrets=$3 rc=0
+  [[ -f $secrets/database_url ]] || die "$secrets/database_url missing (write-secrets.sh writes it)"
+  docker network inspect "$network" >/dev/null 2>&1 || die "network $network does not exist"
+  echo "run-migrations: alembic upgrade head with $image on $network"
+  docker run --rm --network "$network" --user 10001:10001 --read-only --tmpfs /tmp \
+    --cap-drop ALL --security-opt no-new-privileges:true \
+    -v "$secrets/database_url:/run/secrets/database_url:ro" \
+    -e DATABASE_URL_FILE=/run/secrets/database_url \
+    "$image" alembic upgrade head 2>&1 || rc=$?
+  ((rc == 0)) || die "alembic upgrade head exited $rc (output above)"
+  echo "run-migrations: ok"
+}
+
+main "$@"
