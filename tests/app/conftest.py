@@ -136,7 +136,7 @@ class Redis:
 @pytest.fixture(scope="session")
 def tmp_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="botstack-app-tests-"))
-    os.chmod(root, 0o755)
+    os.chmod(root, 0o755)  # noqa: S103 - the postgres OS user must traverse it
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
