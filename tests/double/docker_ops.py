@@ -242,8 +242,10 @@ def create_container(client, name: str, inputs: dict, program_dir: Path) -> tupl
                 raise DoubleError(f"Unable to connect to network '{net['name']}': {exc}") from exc
     for upload in i.get("uploads") or []:
         data = spec.upload_tar(upload, program_dir)
-        if not client.api.put_archive(cid, "/", data):
-            raise DoubleError(f"Unable to upload volume content: {upload['file']}")
+        try:
+            client.api.put_archive(cid, "/", data)
+        except docker.errors.APIError as exc:
+            raise DoubleError(f"Unable to upload volume content: {exc}") from exc
     logs = ""
     if i["start"]:
         try:
