@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Shared helpers of scripts/pulumi-stack.sh and scripts/logs.sh; source it, don't run it.
+#   REPO            the repository root
+#   run CMD...      runs CMD, or prints it (shell-quoted, prefixed "+ ") when DRY_RUN=1
+#   die MSG         prints "botstack: MSG" to stderr and exits 1
+#   need_pulumi / need_docker / need_ssh: check a prerequisite, say what is missing and how to get it
+#   pulumi_env      local state backend + generated passphrase file (no Pulumi account needed), both
+#                   under BOTSTACK_HOME (default <repo>/.botstack)
+#   ssh_wrapper_dir STACK  a directory with an `ssh` that pins the VDS host key from the stack config
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DRY_RUN="${DRY_RUN:-0}"
+
+die() {
+  echo "botstack: $*" >&2
+  exit 1
+}
+
+run() {
+  if [[ "$DRY_RUN" == 1 ]]; then
+    local quoted
+    printf -v quoted '%q ' "$@"
+    echo "+ ${quoted% }"
+  else
+    "$@"
+  fi
+}
+
+# A prerequisite is missing: fail, or in a dry run say so and go on.
+missing() {
+  if [[ "$DRY_RUN" == 1 ]]; then
+    echo "botstack: (dry run) would stop here: $*" >&2
+  else
+    die "$*"
+  fi
+}
+
+need_pulumi() {
+  command -v pulumi >/dev/null 2>&1 && return 0
+  missing "the Pulumi CLI is not installed (no 'pulumi' on PATH).
+  Install it: curl -fsSL https://get.pulumi.com | sh   (then open a new shell, or add ~/.pulumi/bin to PATH)
+  or: brew install pulumi/tap/pulumi | choco install pulumi | see https://www.pulumi.com/docs/install/
+  No Pulumi account is needed: botstack keeps the state in .botstack/state."
+}
+
+need_docker() {
+  if ! command -v docker >/dev/null 2>&1; then
+    missing "the docker CLI is not installed.
+  Install Docker Engine: https://docs.docker.com/engine/install/ (Debian/Ubuntu: apt-get install docker.io)"
+    return 0
+  fi
+  if [[ "$DRY_RUN" != 1 ]] && ! docker info >/dev/null 2>&1; then
+    die "the Docker engine does not answer 'docker info'.
+  Start it (systemctl start docker) and make sure your user may use it (sudo usermod -aG docker \"\$USER\", then log in again).
+  DOCKER_HOST is '${DOCKER_HOST:-unset}'."
+  fi
+}
+
+need_ssh() {
+  command -v ssh >/dev/null 2>&1 && return 0
+  missing "the OpenSSH client is not installed (Debian/Ubuntu: apt-get install openssh-client)."
+}
+
+# is_remote STACK: the stack runs on a VDS (its config sets botstack:vds), like the program decides.
+is_remote() {
+  [[ -f "$REPO/Pulumi.$1.yaml" ]] && grep -q '^ *botstack:vds:' "$REPO/Pulumi.$1.yaml"
+}
+
+# need_stack_config STACK: prod must have its VDS config.
+need_stack_config() {
+  local stack="$1"
+  [[ "$stack" == prod ]] || return 0
+  if ! is_remote "$stack"; then
+    missing "stack '$stack' has no VDS config in Pulumi.$stack.yaml.
+  Follow docs/first-deploy.md: pulumi config set -s $stack --path 'botstack:vds.host' <address>,
+  'botstack:vds.hostKey' (ssh-keyscan), --secret botstack:sshPrivateKey < key, ..."
+  fi
+}
+
+pulumi_env() {
+  local home="${BOTSTACK_HOME:-$REPO/.botstack}"
+  local state="$home/state" passphrase="$home/passphrase"
+  export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$state}"
+  if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ]]; then
+    export PULUMI_CONFIG_PASSPHRASE_FILE="${PULUMI_CONFIG_PASSPHRASE_FILE:-$passphrase}"
+  fi
+  if [[ "$PULUMI_BACKEND_URL" == "file://$state" && ! -d "$state" ]]; then
+    run mkdir -p "$state"
+  fi
+  if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && "$PULUMI_CONFIG_PASSPHRASE_FILE" == "$passphrase" && ! -f "$passphrase" ]]; then
+    if [[ "$DRY_RUN" == 1 ]]; then
+      echo "+ generate $passphrase (0600, 32 random bytes, base64)"
+    else
+      mkdir -p "$(dirname "$passphrase")"
+      (umask 077 && head -c 32 /dev/urandom | base64 >"$passphrase")
+      echo "botstack: generated the config passphrase in $passphrase (0600). Back it up: without it the stack's secrets can't be decrypted." >&2
+    fi
+  fi
+}
+
+# stack_output STACK NAME: a plain (non-secret) stack output; never --show-secrets.
+stack_output() {
+  local value
+  if [[ "$DRY_RUN" == 1 ]]; then
+    run pulumi stack output -s "$1" "$2" >&2
+    echo "<$2>"
+    return 0
+  fi
+  value="$(pulumi stack output -s "$1" "$2" 2>/dev/null)" || true
+  [[ -n "$value" ]] || die "stack '$1' has no output '$2' (run 'make up STACK=$1' first; backup and restore are for stacks on a VDS)."
+  printf '%s\n' "$value"
+}
+
+# ssh_wrapper_dir STACK: prints a temp dir holding an `ssh` that only trusts the pinned host key of the
+# stack's VDS (botstack:vds.hostKey), for tools that call `ssh` themselves (docker over ssh://).
+# BOTSTACK_SSH_KEY may name the private key file; otherwise ssh-agent / ~/.ssh/config provide it.
+ssh_wrapper_dir() {
+  local stack="$1" dir host port key entry real_ssh
+  if [[ "$DRY_RUN" == 1 ]]; then
+    run pulumi config get -s "$stack" --path botstack:vds.hostKey >&2
+    echo "<pinned-ssh>"
+    return 0
+  fi
+  dir="$(mktemp -d)"
+  host="$(pulumi config get -s "$stack" --path botstack:vds.host)" || die "stack '$stack' has no botstack:vds.host"
+  port="$(pulumi config get -s "$stack" --path botstack:vds.port 2>/dev/null || echo 22)"
+  key="$(pulumi config get -s "$stack" --path botstack:vds.hostKey)" || die "stack '$stack' has no botstack:vds.hostKey"
+  entry="$host"
+  [[ "$port" == 22 ]] || entry="[$host]:$port"
+  printf '%s %s\n' "$entry" "$key" >"$dir/known_hosts"
+  real_ssh="$(command -v ssh)"
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'exec %q -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%q' "$real_ssh" "$dir/known_hosts"
+    if [[ -n "${BOTSTACK_SSH_KEY:-}" ]]; then printf ' -o IdentitiesOnly=yes -i %q' "$BOTSTACK_SSH_KEY"; fi
+    echo ' "$@"'
+  } >"$dir/ssh"
+  chmod 0700 "$dir/ssh"
+  echo "$dir"
+}

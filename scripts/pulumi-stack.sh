@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Usage: scripts/pulumi-stack.sh [--dry-run] ACTION STACK [ARGS...]
+#
+# The Makefile's stack commands (make up|preview|destroy|backup-now|restore STACK=...):
+#   up STACK [pulumi args]        pulumi stack select --create STACK; pulumi up --yes (policy pack enforced)
+#   preview STACK [pulumi args]   pulumi preview --diff (policy pack enforced)
+#   destroy STACK [pulumi args]   pulumi destroy --exclude-protected (protected volumes stay; prod asks first)
+#   backup-now STACK              run the stack's backup command on its VDS over SSH (stack output backupCommand)
+#   restore STACK DUMP [--yes]    restore DUMP into the stack's database (stack output restoreCommand); asks first
+#
+# State lives in a local file backend (.botstack/state) and the config passphrase in .botstack/passphrase
+# (generated once, 0600); set PULUMI_BACKEND_URL / PULUMI_CONFIG_PASSPHRASE(_FILE) to use others.
+# --dry-run prints the commands instead of running them. BOTSTACK_POLICY=0 skips the policy pack.
+# BOTSTACK_SSH_KEY=<file> picks the SSH key for backup-now/restore (default: ssh-agent, ~/.ssh/config).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  exit "${1:-2}"
+}
+
+if [[ "${1:-}" == --dry-run ]]; then
+  DRY_RUN=1
+  shift
+fi
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && usage 0
+(($# >= 2)) || usage
+action="$1"
+stack="$2"
+shift 2
+[[ "$stack" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid stack name '$stack'"
+
+policy_args=()
+if [[ "${BOTSTACK_POLICY:-1}" != 0 ]]; then
+  policy_args=(--policy-pack "$REPO/policy")
+fi
+
+prerequisites() {
+  need_pulumi
+  need_stack_config "$stack"
+  if is_remote "$stack"; then
+    need_ssh
+  else
+    need_docker
+  fi
+  pulumi_env
+  cd "$REPO"
+}
+
+remote() {
+  # remote COMMAND_STRING: run one command line on the stack's VDS with the pinned host key.
+  local target wrapper
+  target="$(stack_output "$stack" sshTarget)"
+  wrapper="$(ssh_wrapper_dir "$stack")"
+  # shellcheck disable=SC2064 # expand now: the directory is known and must be removed on exit
+  [[ "$DRY_RUN" == 1 ]] || trap "rm -rf '$wrapper'" EXIT
+  run "$wrapper/ssh" -- "$target" "$1"
+}
+
+case "$action" in
+  up)
+    prerequisites
+    run pulumi stack select --create "$stack"
+    run pulumi up --stack "$stack" --yes "${policy_args[@]}" "$@"
+    ;;
+  preview)
+    prerequisites
+    run pulumi stack select --create "$stack"
+    run pulumi preview --stack "$stack" --diff "${policy_args[@]}" "$@"
+    ;;
+  destroy)
+    prerequisites
+    run pulumi stack select "$stack"
+    confirm=(--yes)
+    # A stack on a VDS: let Pulumi show the plan and ask.
+    if is_remote "$stack"; then confirm=(); fi
+    run pulumi destroy --stack "$stack" --exclude-protected "${confirm[@]}" "$@"
+    ;;
+  backup-now)
+    need_pulumi
+    need_ssh
+    pulumi_env
+    cd "$REPO"
+    command_line="$(stack_output "$stack" backupCommand)"
+    remote "$command_line"
+    ;;
+  restore)
+    need_pulumi
+    need_ssh
+    pulumi_env
+    cd "$REPO"
+    dump="${1:-}"
+    [[ -n "$dump" ]] || die "which dump? make restore STACK=$stack DUMP=<file name> (the backup command prints the names it writes)"
+    [[ "$dump" =~ ^[A-Za-z0-9_.:-]+$ ]] || die "DUMP must be a file name (letters, digits, . _ : -), got '$dump'"
+    if [[ "${2:-}" != --yes && "$DRY_RUN" != 1 ]]; then
+      echo "botstack: this overwrites the database of stack '$stack' with $dump; the writers are stopped meanwhile."
+      read -r -p "Type the stack name to go on: " answer
+      [[ "$answer" == "$stack" ]] || die "not confirmed; nothing was changed"
+    fi
+    command_line="$(stack_output "$stack" restoreCommand)"
+    remote "$command_line $dump"
+    ;;
+  *)
+    echo "botstack: unknown action '$action'" >&2
+    usage
+    ;;
+esac
