@@ -178,8 +178,7 @@ class RealMocks(pulumi.runtime.Mocks):
         rid, outputs = self._do_create(typ, name, inputs, provider, urn)
         with self._lock:
             self._order += 1
-            entry = Entry(urn, typ, name, rid, inputs, outputs, options, provider, secret_keys,
-                          self._order, self._run)
+            entry = Entry(urn, typ, name, rid, inputs, outputs, options, provider, secret_keys, self._order, self._run)
             self.registry[urn] = entry
         self._record(action, typ, name)
         return entry
@@ -197,12 +196,10 @@ class RealMocks(pulumi.runtime.Mocks):
         if kind == "replace":
             if self._delete_before_replace(old, options):
                 self._delete(old)
-                return self._create(old.urn, old.typ, old.name, inputs, options, provider, secret_keys,
-                                    action="replaced")
+                return self._create(old.urn, old.typ, old.name, inputs, options, provider, secret_keys, action="replaced")
             with self._lock:
                 self._pending_deletes.append(old)
-            return self._create(old.urn, old.typ, old.name, inputs, options, provider, secret_keys,
-                                action="replaced")
+            return self._create(old.urn, old.typ, old.name, inputs, options, provider, secret_keys, action="replaced")
         outputs = self._do_update(old, inputs, kind)
         old.inputs, old.outputs, old.options, old.run = inputs, outputs, options, self._run
         old.secret_keys = secret_keys
@@ -245,8 +242,7 @@ class RealMocks(pulumi.runtime.Mocks):
         if client is None:
             if provider_ref:
                 raise DoubleError(f"double: unknown docker provider {provider_ref}")
-            host = pulumi.Config("docker").get("host") or os.environ.get("DOCKER_HOST") \
-                or "unix:///var/run/docker.sock"
+            host = pulumi.Config("docker").get("host") or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
             client = docker_ops.connect(host, None)
             with self._lock:
                 self._clients[key], self._hosts[key] = client, host
@@ -265,15 +261,14 @@ class RealMocks(pulumi.runtime.Mocks):
             spec.check_fields(typ, inputs, {"version"})
             return secrets.token_hex(16), dict(inputs)
         if typ == NETWORK:
-            return docker_ops.create_network(self._client(provider), inputs.get("name") or
-                                             docker_ops.auto_name(name), inputs)
+            return docker_ops.create_network(self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs)
         if typ == VOLUME:
-            return docker_ops.create_volume(self._client(provider), inputs.get("name") or
-                                            docker_ops.auto_name(name), inputs)
+            return docker_ops.create_volume(self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs)
         if typ == CONTAINER:
             spec.check_container_inputs(inputs)
-            return docker_ops.create_container(self._client(provider), inputs.get("name") or
-                                               docker_ops.auto_name(name), inputs, d)
+            return docker_ops.create_container(
+                self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs, d
+            )
         if typ == REMOTE_IMAGE:
             return docker_ops.remote_image(self._client(provider), inputs)
         if typ == IMAGE:
@@ -293,8 +288,16 @@ class RealMocks(pulumi.runtime.Mocks):
             return secrets.token_hex(4), dict(inputs)
         if typ == PASSWORD:
             result = commands.random_password(inputs)
-            defaults = {"special": True, "upper": True, "lower": True, "numeric": True, "minUpper": 0,
-                        "minLower": 0, "minNumeric": 0, "minSpecial": 0}
+            defaults = {
+                "special": True,
+                "upper": True,
+                "lower": True,
+                "numeric": True,
+                "minUpper": 0,
+                "minLower": 0,
+                "minNumeric": 0,
+                "minSpecial": 0,
+            }
             return "none", {**defaults, **inputs, "result": pulumi.Output.secret(result)}
         raise NotImplementedError(f"double: resource type {typ} is not implemented")
 
@@ -382,8 +385,7 @@ class RealMocks(pulumi.runtime.Mocks):
             self._delete(entry)
         for entry in gone:
             if entry.options.get("protect"):
-                raise DoubleError(f"unable to delete resource {entry.urn!r} as it is currently marked for "
-                                  "protection")
+                raise DoubleError(f"unable to delete resource {entry.urn!r} as it is currently marked for protection")
             if entry.options.get("retainOnDelete"):
                 self._forget(entry)
             else:
@@ -401,8 +403,11 @@ class RealMocks(pulumi.runtime.Mocks):
             entries = sorted(self.registry.values(), key=lambda e: -e.order)
         errors = []
         for entry in entries:
-            if entry.options.get("protect") or entry.options.get("retainOnDelete") or \
-                    (keep is not None and keep(entry.typ, entry.name)):
+            if (
+                entry.options.get("protect")
+                or entry.options.get("retainOnDelete")
+                or (keep is not None and keep(entry.typ, entry.name))
+            ):
                 self._forget(entry)
                 continue
             try:
@@ -422,9 +427,14 @@ class RealMocks(pulumi.runtime.Mocks):
         raise KeyError((typ, name))
 
 
-def run_program(program: str | os.PathLike | Callable[[], Any], config: dict[str, str] | None = None,
-                stack: str = "dev", mocks: RealMocks | None = None, project: str = "botstack",
-                secret_keys: list[str] | None = None) -> StackOutputs:
+def run_program(
+    program: str | os.PathLike | Callable[[], Any],
+    config: dict[str, str] | None = None,
+    stack: str = "dev",
+    mocks: RealMocks | None = None,
+    project: str = "botstack",
+    secret_keys: list[str] | None = None,
+) -> StackOutputs:
     """Run a whole Pulumi program (a file, e.g. __main__.py, or a callable) under `mocks`, wait for every
     registration, then do the engine's end-of-update deletes; returns the stack outputs.
 

@@ -22,12 +22,40 @@ from .spec import DoubleError, check_fields, refuse
 LOCAL = "command:local:Command"
 REMOTE = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
-LOCAL_FIELDS = {"create", "update", "delete", "dir", "environment", "interpreter", "stdin", "triggers",
-                "logging", "addPreviousOutputInEnv"}
-REMOTE_FIELDS = {"connection", "create", "update", "delete", "environment", "stdin", "triggers", "logging",
-                 "addPreviousOutputInEnv"}
-CONNECTION_FIELDS = {"host", "port", "user", "password", "privateKey", "privateKeyPassword", "hostKey",
-                     "dialErrorLimit", "perDialTimeout"}
+LOCAL_FIELDS = {
+    "create",
+    "update",
+    "delete",
+    "dir",
+    "environment",
+    "interpreter",
+    "stdin",
+    "triggers",
+    "logging",
+    "addPreviousOutputInEnv",
+}
+REMOTE_FIELDS = {
+    "connection",
+    "create",
+    "update",
+    "delete",
+    "environment",
+    "stdin",
+    "triggers",
+    "logging",
+    "addPreviousOutputInEnv",
+}
+CONNECTION_FIELDS = {
+    "host",
+    "port",
+    "user",
+    "password",
+    "privateKey",
+    "privateKeyPassword",
+    "hostKey",
+    "dialErrorLimit",
+    "perDialTimeout",
+}
 
 
 def previous_output_env(state: dict | None, inputs: dict) -> dict[str, str]:
@@ -47,9 +75,14 @@ def run_local(inputs: dict, cmd: str, program_dir: Path, previous: dict | None =
     env = {**os.environ, **(inputs.get("environment") or {}), **previous_output_env(previous, inputs)}
     stdin = inputs.get("stdin") or ""
     workdir = program_dir / inputs["dir"] if inputs.get("dir") else program_dir
-    proc = subprocess.Popen(interpreter + [cmd], cwd=workdir, env=env,
-                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        interpreter + [cmd],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     combined: list[bytes] = []
     lock = threading.Lock()
     buffers: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
@@ -60,8 +93,10 @@ def run_local(inputs: dict, cmd: str, program_dir: Path, previous: dict | None =
                 buffers[key].append(chunk)
                 combined.append(chunk)
 
-    pumps = [threading.Thread(target=pump, args=(proc.stdout, "stdout")),
-             threading.Thread(target=pump, args=(proc.stderr, "stderr"))]
+    pumps = [
+        threading.Thread(target=pump, args=(proc.stdout, "stdout")),
+        threading.Thread(target=pump, args=(proc.stderr, "stderr")),
+    ]
     for t in pumps:
         t.start()
     if stdin:
@@ -74,19 +109,28 @@ def run_local(inputs: dict, cmd: str, program_dir: Path, previous: dict | None =
     if code != 0:
         prefix = f"exit status {code}" if code > 0 else f"signal: {_signal_name(-code)}"
         raise DoubleError(command_error(prefix, cmd, b"".join(combined).decode(errors="replace")))
-    return {"stdout": trim_one_newline(b"".join(buffers["stdout"]).decode(errors="replace")),
-            "stderr": trim_one_newline(b"".join(buffers["stderr"]).decode(errors="replace"))}
+    return {
+        "stdout": trim_one_newline(b"".join(buffers["stdout"]).decode(errors="replace")),
+        "stderr": trim_one_newline(b"".join(buffers["stderr"]).decode(errors="replace")),
+    }
 
 
 def _signal_name(num: int) -> str:
     import signal
 
-    names = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated", signal.SIGINT: "interrupt",
-             signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted", signal.SIGPIPE: "broken pipe"}
+    names = {
+        signal.SIGKILL: "killed",
+        signal.SIGTERM: "terminated",
+        signal.SIGINT: "interrupt",
+        signal.SIGSEGV: "segmentation fault",
+        signal.SIGABRT: "aborted",
+        signal.SIGPIPE: "broken pipe",
+    }
     return names.get(num, f"signal {num}")
 
 
 # ---- SSH ------------------------------------------------------------------------------------
+
 
 def connection_defaults(conn: dict) -> dict:
     check_fields(REMOTE, conn, CONNECTION_FIELDS, prefix="connection.")
@@ -136,9 +180,16 @@ def _dial_once(c: dict) -> paramiko.SSHClient:
         raise refuse(REMOTE, "connection without privateKey or password (agent)")
     timeout = float(c["perDialTimeout"]) or None
     try:
-        client.connect(c["host"], port=c["port"], username=c["user"], timeout=timeout,
-                       allow_agent=False, look_for_keys=False, banner_timeout=timeout,
-                       **{k: v for k, v in connect_kwargs.items() if v is not None})
+        client.connect(
+            c["host"],
+            port=c["port"],
+            username=c["user"],
+            timeout=timeout,
+            allow_agent=False,
+            look_for_keys=False,
+            banner_timeout=timeout,
+            **{k: v for k, v in connect_kwargs.items() if v is not None},
+        )
     except paramiko.BadHostKeyException as exc:
         raise DoubleError(f"ssh: handshake failed: ssh: host key mismatch: {exc}") from exc
     return client
@@ -205,11 +256,16 @@ def run_remote(inputs: dict, cmd: str, previous: dict | None = None) -> dict:
             time.sleep(0.01)
     code = channel.recv_exit_status()
     if code != 0:
-        prefix = f"Process exited with status {code}" if code >= 0 else \
-            "wait: remote command exited without exit status or exit signal"
+        prefix = (
+            f"Process exited with status {code}"
+            if code >= 0
+            else "wait: remote command exited without exit status or exit signal"
+        )
         raise DoubleError(command_error(prefix, cmd, b"".join(combined).decode(errors="replace")))
-    return {"stdout": trim_one_newline(b"".join(out).decode(errors="replace")),
-            "stderr": trim_one_newline(b"".join(err).decode(errors="replace"))}
+    return {
+        "stdout": trim_one_newline(b"".join(out).decode(errors="replace")),
+        "stderr": trim_one_newline(b"".join(err).decode(errors="replace")),
+    }
 
 
 def copy_to_remote(inputs: dict, program_dir: Path) -> None:
@@ -224,8 +280,7 @@ def copy_to_remote(inputs: dict, program_dir: Path) -> None:
     try:
         if isinstance(source, pulumi.StringAsset):
             if _is_dir(sftp, remote):
-                raise DoubleError(f"remote path {remote} is a directory; when using a text asset, "
-                                  "remotePath must be a file path")
+                raise DoubleError(f"remote path {remote} is a directory; when using a text asset, remotePath must be a file path")
             _mkdir_all(sftp, os.path.dirname(remote))
             with sftp.open(remote, "w") as fh:
                 fh.write(source.text.encode())
@@ -293,8 +348,20 @@ def _copy_dir(sftp, local: Path, dest: str) -> None:
 
 # ---- random ---------------------------------------------------------------------------------
 
-PASSWORD_FIELDS = {"length", "special", "upper", "lower", "numeric", "number", "minUpper", "minLower",
-                   "minNumeric", "minSpecial", "overrideSpecial", "keepers"}
+PASSWORD_FIELDS = {
+    "length",
+    "special",
+    "upper",
+    "lower",
+    "numeric",
+    "number",
+    "minUpper",
+    "minLower",
+    "minNumeric",
+    "minSpecial",
+    "overrideSpecial",
+    "keepers",
+}
 DEFAULT_SPECIAL = "!@#$%&*()-_=+[]{}<>:?"
 
 

@@ -37,7 +37,7 @@ def _install_ssh_wrapper(ssh_opts: list[str]) -> None:
         return
     real = shutil.which("ssh")
     if real is None:
-        raise DoubleError("Error pinging Docker server: exec: \"ssh\": executable file not found in $PATH")
+        raise DoubleError('Error pinging Docker server: exec: "ssh": executable file not found in $PATH')
     wrapper_dir = Path(tempfile.mkdtemp(prefix="double-ssh-"))
     quoted = " ".join("'" + o.replace("'", "'\\''") + "'" for o in ssh_opts)
     script = wrapper_dir / "ssh"
@@ -78,6 +78,7 @@ def _not_found(exc: Exception) -> bool:
 
 # ---- images ---------------------------------------------------------------------------------
 
+
 def find_image(client, name: str) -> str:
     """findImage: use the local image if present, else pull (which fails here: surfaced as is)."""
     try:
@@ -92,14 +93,16 @@ def find_image(client, name: str) -> str:
 
 
 def remote_image(client, inputs: dict) -> tuple[str, dict]:
-    spec.check_fields("docker:index/remoteImage:RemoteImage", inputs,
-                      {"name", "keepLocally", "forceRemove", "pullTriggers", "triggers", "platform"})
+    spec.check_fields(
+        "docker:index/remoteImage:RemoteImage",
+        inputs,
+        {"name", "keepLocally", "forceRemove", "pullTriggers", "triggers", "platform"},
+    )
     name = inputs["name"]
     image_id = find_image(client, name)
     digests = client.images.get(image_id).attrs.get("RepoDigests") or []
     untagged = name.rsplit(":", 1)[0] if ":" in name.split("/")[-1] else name
-    repo_digest = digests[0] if len(digests) == 1 else \
-        next((d for d in digests if d.startswith(untagged + "@")), "")
+    repo_digest = digests[0] if len(digests) == 1 else next((d for d in digests if d.startswith(untagged + "@")), "")
     outputs = {**inputs, "imageId": image_id, "repoDigest": repo_digest}
     return image_id + name, outputs
 
@@ -118,8 +121,7 @@ def build_image(host: str, inputs: dict, program_dir: Path) -> tuple[str, dict]:
     if not inputs.get("skipPush"):
         raise refuse(typ, "skipPush=false (push)")
     build = dict(inputs.get("build") or {})
-    spec.check_fields(typ, build, {"context", "dockerfile", "args", "target", "platform", "builderVersion"},
-                      prefix="build.")
+    spec.check_fields(typ, build, {"context", "dockerfile", "args", "target", "platform", "builderVersion"}, prefix="build.")
     if build.get("builderVersion") not in (None, "BuilderBuildKit"):
         raise refuse(typ, f"build.builderVersion={build['builderVersion']}")
     context = build.get("context") or "."
@@ -141,26 +143,48 @@ def build_image(host: str, inputs: dict, program_dir: Path) -> tuple[str, dict]:
     if proc.returncode != 0:
         raise DoubleError(f"Error building image {name}: {proc.stderr.strip()[-4000:]}")
     image_id = proc.stdout.strip().splitlines()[-1]
-    outputs = {**inputs, "imageName": name, "baseImageName": name, "registryServer": "",
-               "context": context, "dockerfile": os.path.relpath(df_path, ctx_path),
-               "platform": platform, "repoDigest": image_id}
+    outputs = {
+        **inputs,
+        "imageName": name,
+        "baseImageName": name,
+        "registryServer": "",
+        "context": context,
+        "dockerfile": os.path.relpath(df_path, ctx_path),
+        "platform": platform,
+        "repoDigest": image_id,
+    }
     outputs["build"] = {**build, "context": context, "dockerfile": dockerfile, "platform": platform}
     return name, outputs
 
 
 # ---- network and volume ---------------------------------------------------------------------
 
+
 def create_network(client, name: str, inputs: dict) -> tuple[str, dict]:
     body = spec.network_create_body(name, inputs)
     net_id = _post_json(client, "/networks/create", body)["Id"]
     time.sleep(2)  # Read first waits 2 s (StateChangeConf delay)
     attrs = client.api.inspect_network(net_id)
-    out = {**inputs, "name": name, "driver": attrs["Driver"], "internal": attrs["Internal"],
-           "attachable": attrs["Attachable"], "ingress": attrs["Ingress"], "ipv6": attrs["EnableIPv6"],
-           "scope": attrs["Scope"], "ipamDriver": attrs["IPAM"]["Driver"],
-           "ipamConfigs": [{"subnet": c.get("Subnet", ""), "gateway": c.get("Gateway", ""),
-                            "ipRange": c.get("IPRange", ""), "auxAddress": c.get("AuxiliaryAddresses") or {}}
-                           for c in attrs["IPAM"].get("Config") or []]}
+    out = {
+        **inputs,
+        "name": name,
+        "driver": attrs["Driver"],
+        "internal": attrs["Internal"],
+        "attachable": attrs["Attachable"],
+        "ingress": attrs["Ingress"],
+        "ipv6": attrs["EnableIPv6"],
+        "scope": attrs["Scope"],
+        "ipamDriver": attrs["IPAM"]["Driver"],
+        "ipamConfigs": [
+            {
+                "subnet": c.get("Subnet", ""),
+                "gateway": c.get("Gateway", ""),
+                "ipRange": c.get("IPRange", ""),
+                "auxAddress": c.get("AuxiliaryAddresses") or {},
+            }
+            for c in attrs["IPAM"].get("Config") or []
+        ],
+    }
     return net_id, out
 
 
@@ -202,13 +226,13 @@ def delete_volume(client, name: str, retry_seconds: float = 30, pause: float = 5
 
 # ---- container ------------------------------------------------------------------------------
 
+
 def _wait_healthy(client, cid: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         state = client.api.inspect_container(cid)["State"]
         if state.get("Health") is None:
-            raise DoubleError("you have supplied a 'wait' argument, but the container does not have "
-                              "a healthcheck defined")
+            raise DoubleError("you have supplied a 'wait' argument, but the container does not have a healthcheck defined")
         if state["Health"]["Status"] == "healthy":
             return
         if time.monotonic() + 1 > deadline:
@@ -236,8 +260,9 @@ def create_container(client, name: str, inputs: dict, program_dir: Path) -> tupl
                 raise
         for net in i["networksAdvanced"]:
             try:
-                _post_json(client, f"/networks/{net['name']}/connect",
-                           {"Container": cid, "EndpointConfig": spec.endpoint_config(net)})
+                _post_json(
+                    client, f"/networks/{net['name']}/connect", {"Container": cid, "EndpointConfig": spec.endpoint_config(net)}
+                )
             except docker.errors.APIError as exc:
                 raise DoubleError(f"Unable to connect to network '{net['name']}': {exc}") from exc
     for upload in i.get("uploads") or []:
@@ -272,10 +297,16 @@ def read_container(client, cid: str, inputs: dict, logs: str = "") -> dict:
         out["mustRun"] = False
     nets = attrs["NetworkSettings"]["Networks"] or {}
     out["networkDatas"] = [
-        {"networkName": n, "ipAddress": v.get("IPAddress", ""), "ipPrefixLength": v.get("IPPrefixLen", 0),
-         "gateway": v.get("Gateway", ""), "macAddress": v.get("MacAddress", ""),
-         "globalIpv6Address": v.get("GlobalIPv6Address", ""),
-         "globalIpv6PrefixLength": v.get("GlobalIPv6PrefixLen", 0), "ipv6Gateway": v.get("IPv6Gateway", "")}
+        {
+            "networkName": n,
+            "ipAddress": v.get("IPAddress", ""),
+            "ipPrefixLength": v.get("IPPrefixLen", 0),
+            "gateway": v.get("Gateway", ""),
+            "macAddress": v.get("MacAddress", ""),
+            "globalIpv6Address": v.get("GlobalIPv6Address", ""),
+            "globalIpv6PrefixLength": v.get("GlobalIPv6PrefixLen", 0),
+            "ipv6Gateway": v.get("IPv6Gateway", ""),
+        }
         for n, v in sorted(nets.items())
     ]
     if inputs.get("ports"):

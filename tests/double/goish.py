@@ -21,7 +21,7 @@ def parse_duration(text: str) -> int:
     """Go's time.ParseDuration, returning nanoseconds ("1m30s" -> 90e9, "0" -> 0)."""
     original = text
     sign = 1
-    if text[:1] in "+-":
+    if text and text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
         text = text[1:]
     if text == "0":

@@ -46,13 +46,53 @@ def _int(value: Any) -> int:
 # ---- Container ------------------------------------------------------------------------------
 
 CONTAINER_FIELDS = {
-    "image", "name", "command", "entrypoints", "envs", "user", "workingDir", "hostname", "labels",
-    "ports", "volumes", "mounts", "tmpfs", "networksAdvanced", "networkMode", "memory",
-    "memoryReservation", "memorySwap", "cpus", "cpuShares", "logDriver", "logOpts", "restart",
-    "maxRetryCount", "healthcheck", "wait", "waitTimeout", "mustRun", "start", "readOnly",
-    "capabilities", "securityOpts", "init", "stopSignal", "stopTimeout", "destroyGraceSeconds",
-    "removeVolumes", "uploads", "shmSize", "ulimits", "sysctls", "dns", "privileged",
-    "publishAllPorts", "rm", "attach", "logs",
+    "image",
+    "name",
+    "command",
+    "entrypoints",
+    "envs",
+    "user",
+    "workingDir",
+    "hostname",
+    "labels",
+    "ports",
+    "volumes",
+    "mounts",
+    "tmpfs",
+    "networksAdvanced",
+    "networkMode",
+    "memory",
+    "memoryReservation",
+    "memorySwap",
+    "cpus",
+    "cpuShares",
+    "logDriver",
+    "logOpts",
+    "restart",
+    "maxRetryCount",
+    "healthcheck",
+    "wait",
+    "waitTimeout",
+    "mustRun",
+    "start",
+    "readOnly",
+    "capabilities",
+    "securityOpts",
+    "init",
+    "stopSignal",
+    "stopTimeout",
+    "destroyGraceSeconds",
+    "removeVolumes",
+    "uploads",
+    "shmSize",
+    "ulimits",
+    "sysctls",
+    "dns",
+    "privileged",
+    "publishAllPorts",
+    "rm",
+    "attach",
+    "logs",
 }
 SUBFIELDS = {
     "ports": {"internal", "external", "ip", "protocol"},
@@ -69,15 +109,37 @@ SUBFIELDS = {
 CONTAINER_UPDATE_FIELDS = {"restart", "maxRetryCount", "cpuShares", "memory", "memoryReservation", "memorySwap"}
 # ... and these touch the state only (mustRun false->true also starts the container).
 CONTAINER_STATE_FIELDS = {
-    "tmpfs", "healthcheck", "wait", "waitTimeout", "mustRun", "start", "init", "destroyGraceSeconds",
-    "removeVolumes", "rm", "attach", "logs",
+    "tmpfs",
+    "healthcheck",
+    "wait",
+    "waitTimeout",
+    "mustRun",
+    "start",
+    "init",
+    "destroyGraceSeconds",
+    "removeVolumes",
+    "rm",
+    "attach",
+    "logs",
 }
 
 CONTAINER_DEFAULTS = {
-    "wait": False, "waitTimeout": 60, "mustRun": True, "start": True, "init": False,
-    "destroyGraceSeconds": 0, "removeVolumes": True, "readOnly": False, "privileged": False,
-    "publishAllPorts": False, "rm": False, "attach": False, "logs": False, "restart": "no",
-    "maxRetryCount": 0, "networkMode": "bridge",
+    "wait": False,
+    "waitTimeout": 60,
+    "mustRun": True,
+    "start": True,
+    "init": False,
+    "destroyGraceSeconds": 0,
+    "removeVolumes": True,
+    "readOnly": False,
+    "privileged": False,
+    "publishAllPorts": False,
+    "rm": False,
+    "attach": False,
+    "logs": False,
+    "restart": "no",
+    "maxRetryCount": 0,
+    "networkMode": "bridge",
 }
 
 
@@ -191,8 +253,7 @@ def container_create_body(inputs: dict) -> dict:
         config["Entrypoint"] = list(i["entrypoints"])
     if "envs" in i:
         config["Env"] = list(i["envs"])
-    for wire, api in (("user", "User"), ("workingDir", "WorkingDir"), ("hostname", "Hostname"),
-                      ("stopSignal", "StopSignal")):
+    for wire, api in (("user", "User"), ("workingDir", "WorkingDir"), ("hostname", "Hostname"), ("stopSignal", "StopSignal")):
         if i.get(wire):
             config[api] = i[wire]
     if "stopTimeout" in i:
@@ -244,8 +305,7 @@ def container_create_body(inputs: dict) -> dict:
     if "shmSize" in i:
         host["ShmSize"] = _int(i["shmSize"]) * MB
     if "ulimits" in i:
-        host["Ulimits"] = [{"Name": u["name"], "Soft": _int(u["soft"]), "Hard": _int(u["hard"])}
-                           for u in i["ulimits"]]
+        host["Ulimits"] = [{"Name": u["name"], "Soft": _int(u["soft"]), "Hard": _int(u["hard"])} for u in i["ulimits"]]
     if "sysctls" in i:
         host["Sysctls"] = dict(i["sysctls"])
     if "dns" in i:
@@ -299,7 +359,7 @@ def upload_tar(upload: dict, base_dir: Path, now: float | None = None) -> bytes:
 
 
 def classify_container_change(old: dict, new: dict) -> str:
-    """"replace", "update" (ContainerUpdate), "state" (state only) or "unchanged"."""
+    """ "replace", "update" (ContainerUpdate), "state" (state only) or "unchanged"."""
     changed = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
     if not changed:
         return "unchanged"
@@ -330,8 +390,19 @@ def container_update_body(inputs: dict) -> dict:
 
 # ---- Network and Volume ---------------------------------------------------------------------
 
-NETWORK_FIELDS = {"name", "driver", "internal", "attachable", "ingress", "ipv6", "labels", "options",
-                  "ipamDriver", "ipamConfigs", "ipamOptions"}
+NETWORK_FIELDS = {
+    "name",
+    "driver",
+    "internal",
+    "attachable",
+    "ingress",
+    "ipv6",
+    "labels",
+    "options",
+    "ipamDriver",
+    "ipamConfigs",
+    "ipamOptions",
+}
 VOLUME_FIELDS = {"name", "driver", "driverOpts", "labels"}
 
 
@@ -350,8 +421,16 @@ def network_create_body(name: str, inputs: dict) -> dict:
         "IPAM": {
             "Driver": inputs.get("ipamDriver") or "default",
             "Config": [
-                {k2: c[k1] for k1, k2 in (("subnet", "Subnet"), ("ipRange", "IPRange"),
-                                          ("gateway", "Gateway"), ("auxAddress", "AuxAddress")) if c.get(k1)}
+                {
+                    k2: c[k1]
+                    for k1, k2 in (
+                        ("subnet", "Subnet"),
+                        ("ipRange", "IPRange"),
+                        ("gateway", "Gateway"),
+                        ("auxAddress", "AuxAddress"),
+                    )
+                    if c.get(k1)
+                }
                 for c in inputs.get("ipamConfigs") or []
             ],
             "Options": dict(inputs.get("ipamOptions") or {}),

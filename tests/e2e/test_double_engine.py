@@ -77,7 +77,10 @@ def _app(image_cmd="sleep infinity", memory=64, extra_env="A=1"):
         capabilities=pdocker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["CAP_NET_BIND_SERVICE"]),
         security_opts=["no-new-privileges:true"],
         healthcheck=pdocker.ContainerHealthcheckArgs(
-            tests=["CMD-SHELL", "test -f /tmp/ready"], interval="1s", timeout="1m30s", retries=3,
+            tests=["CMD-SHELL", "test -f /tmp/ready"],
+            interval="1s",
+            timeout="1m30s",
+            retries=3,
             start_period="2s",
         ),
         wait=True,
@@ -157,10 +160,17 @@ def test_container_engine_fields_match_semantics(client, mocks):
 def test_upload_into_read_only_rootfs_fails_like_docker(client, mocks):
     """The provider always PUTs the archive at `/`, which Docker refuses for a read-only rootfs,
     even when the file would land in a volume: uploads and read_only do not mix."""
+
     def prog():
-        pdocker.Container("ro", name=f"{PREFIX}ro", image=IMAGE, command=["sleep", "infinity"], read_only=True,
-                          uploads=[pdocker.ContainerUploadArgs(file="/tmp/x.conf", content="x")],
-                          tmpfs={"/tmp": ""})
+        pdocker.Container(
+            "ro",
+            name=f"{PREFIX}ro",
+            image=IMAGE,
+            command=["sleep", "infinity"],
+            read_only=True,
+            uploads=[pdocker.ContainerUploadArgs(file="/tmp/x.conf", content="x")],
+            tmpfs={"/tmp": ""},
+        )
 
     with pytest.raises(DoubleError, match="Unable to upload volume content: .*read-only"):
         run_program(prog, mocks=mocks)
@@ -169,9 +179,13 @@ def test_upload_into_read_only_rootfs_fails_like_docker(client, mocks):
 def test_wait_timeout_error_leaves_container(client, mocks):
     def prog():
         pdocker.Container(
-            "sick", name=f"{PREFIX}sick", image=IMAGE, command=["sleep", "infinity"],
+            "sick",
+            name=f"{PREFIX}sick",
+            image=IMAGE,
+            command=["sleep", "infinity"],
             healthcheck=pdocker.ContainerHealthcheckArgs(tests=["CMD", "false"], interval="1s", retries=1),
-            wait=True, wait_timeout=3,
+            wait=True,
+            wait_timeout=3,
         )
 
     with pytest.raises(Exception, match="container failed to be in healthy state"):
@@ -198,8 +212,9 @@ def test_unknown_input_is_refused(client, mocks):
 
 def test_local_command_runs_and_fails_like_the_provider(mocks, tmp_path):
     def prog():
-        ok = command.local.Command("ok", create="printf 'out\\n\\n'; echo err >&2; cat",
-                                   stdin="in", environment={"DBL": "x"}, dir=".")
+        ok = command.local.Command(
+            "ok", create="printf 'out\\n\\n'; echo err >&2; cat", stdin="in", environment={"DBL": "x"}, dir="."
+        )
         pulumi.export("stdout", ok.stdout)
         pulumi.export("stderr", ok.stderr)
 
@@ -223,28 +238,37 @@ def test_program_file_with_config_twice(mocks, tmp_path):
         "c = command.local.Command('echo', create='echo $WHO', environment={'WHO': cfg.require('who')})\n"
         "pulumi.export('who', c.stdout)\npulumi.export('token', cfg.require_secret('token'))\n"
     )
-    first = run_program(prog, config={"botstack:who": "one", "botstack:token": "t"}, mocks=mocks,
-                        secret_keys=["botstack:token"])
+    first = run_program(prog, config={"botstack:who": "one", "botstack:token": "t"}, mocks=mocks, secret_keys=["botstack:token"])
     assert first == {"who": "one", "token": "t"} and first.secret_keys == {"token"}
-    second = run_program(prog, config={"botstack:who": "two", "botstack:token": "t"}, mocks=mocks,
-                         secret_keys=["botstack:token"])
+    second = run_program(prog, config={"botstack:who": "two", "botstack:token": "t"}, mocks=mocks, secret_keys=["botstack:token"])
     assert second["who"] == "two"
-    assert mocks.actions(command.local.Command._pulumi_type if hasattr(command.local.Command, "_pulumi_type")
-                         else "command:local:Command")[-1][0] == "updated"
+    assert (
+        mocks.actions(
+            command.local.Command._pulumi_type if hasattr(command.local.Command, "_pulumi_type") else "command:local:Command"
+        )[-1][0]
+        == "updated"
+    )
 
 
 def test_default_port_ip_and_uploads(client, mocks):
     """Ports without ip bind 0.0.0.0 (the provider's default): the double reproduces it."""
+
     def prog():
-        pdocker.Container("pub", name=f"{PREFIX}pub", image=IMAGE, command=["sleep", "infinity"],
-                          ports=[pdocker.ContainerPortArgs(internal=80)],
-                          uploads=[pdocker.ContainerUploadArgs(file="/etc/dbl.sh", content="hello\n", executable=True),
-                                   pdocker.ContainerUploadArgs(file="/etc/dbl.conf", content_base64="aGk=",
-                                                               permissions="0600")])
+        pdocker.Container(
+            "pub",
+            name=f"{PREFIX}pub",
+            image=IMAGE,
+            command=["sleep", "infinity"],
+            ports=[pdocker.ContainerPortArgs(internal=80)],
+            uploads=[
+                pdocker.ContainerUploadArgs(file="/etc/dbl.sh", content="hello\n", executable=True),
+                pdocker.ContainerUploadArgs(file="/etc/dbl.conf", content_base64="aGk=", permissions="0600"),
+            ],
+        )
 
     run_program(prog, mocks=mocks)
     bound = client.api.inspect_container(f"{PREFIX}pub")["NetworkSettings"]["Ports"]["80/tcp"]
-    assert any(b["HostIp"] == "0.0.0.0" for b in bound)
+    assert any(b["HostIp"] == "0.0.0.0" for b in bound)  # noqa: S104
     assert int(bound[0]["HostPort"]) > 0
     box = client.containers.get(f"{PREFIX}pub")
     assert box.exec_run(["stat", "-c", "%a %u %s", "/etc/dbl.sh"]).output.decode().split() == ["744", "0", "6"]
