@@ -318,7 +318,7 @@ class StackConfig(BaseSettings):
     def _check_combinations(self) -> StackConfig:
         unknown = sorted(set(self.resources) - set(SERVICES))
         if unknown:
-            raise ValueError(f"[resources] unknown service {unknown[0]!r}; services are {', '.join(SERVICES)}")
+            raise ValueError(f"[resources.{unknown[0]}] unknown service; services are {', '.join(SERVICES)}")
         if self.profile == "full" and self.bot_token is None:
             raise ValueError("[botToken] is required by profile 'full' (the bot needs it)")
         if self.bot_token is not None and not re.match(r"^\d+:[A-Za-z0-9_-]{20,}$", self.bot_token.get_secret_value()):
@@ -428,8 +428,9 @@ def format_errors(errors: Iterable[Mapping[str, Any]], stack: str) -> str:
         if tagged:
             key = ".".join(p for p in (key if key != "(config)" else "", tagged["key"]) if p)
             message = tagged["message"]
-        if error["type"] == "extra_forbidden":
-            lines.append(f"- botstack:{key}: unknown key.\n  fix: pulumi config rm --path 'botstack:{key}'")
+        if error["type"] == "extra_forbidden" or message.startswith("unknown"):
+            message = message if message.startswith("unknown") else "unknown key"
+            lines.append(f"- botstack:{key}: {message}.\n  fix: pulumi config rm -s {stack} --path 'botstack:{key}'")
             continue
         if error["type"] == "missing":
             message = "is required"

@@ -98,37 +98,6 @@ class Server(pulumi.ComponentResource):
         }
 
 
-def install_backups(
-    name: str, server: Server, config: StackConfig, naming: Naming, depends_on: list[pulumi.Resource]
-) -> pulumi.CustomResource:
-    """The backup cron job on the VDS, re-installed when its scripts or settings change."""
-    backup = config.backup
-    args: list[str | int] = [
-        "--schedule",
-        backup.schedule,
-        "--retention-days",
-        backup.retention_days,
-        "--container",
-        naming.container("database"),
-        "--db",
-        config.database.name,
-        "--db-user",
-        config.database.user,
-    ]
-    if backup.rclone_remote:
-        args += ["--rclone-remote", backup.rclone_remote]
-    if backup.age_recipient:
-        args += ["--age-recipient", backup.age_recipient]
-    scripts = [SERVER_DIR / s for s in ("install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh")]
-    return host_command(
-        name,
-        server.target,
-        script_command(server.target, "install-backups.sh", *args),
-        triggers=[file_digest(*scripts)],
-        opts=pulumi.ResourceOptions(parent=server, depends_on=[server.ready, *depends_on]),
-    )
-
-
 def _vds(config: StackConfig) -> VdsConfig:
     if config.vds is None:
         raise ValueError("Server needs botstack:vds")

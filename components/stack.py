@@ -26,7 +26,8 @@ from components.migrations import Migrations, MigrationsArgs
 from components.naming import Naming
 from components.network import StackNetwork, StackNetworkArgs
 from components.secrets import Secrets, SecretsArgs
-from components.server import Server, ServerArgs, docker_provider_args, install_backups, local_ssh_dir
+from components.backups import Backups, BackupsArgs
+from components.server import Server, ServerArgs, docker_provider_args, local_ssh_dir
 from components.web import WebFrontend, WebFrontendArgs
 from components.worker import WorkerService
 
@@ -125,7 +126,7 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     watched.append(web.container.id)
 
     if where.server is not None:
-        install_backups("backups", where.server, config, naming, depends_on=[database])
+        Backups("backups", BackupsArgs(config, naming, where.server.target), opts=pulumi.ResourceOptions(depends_on=[where.server, database]))
 
     check_url = config.deploy_check.url or f"{web.public_url}{HEALTH_PATH}"
     DeployCheck(

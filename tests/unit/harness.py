@@ -19,6 +19,27 @@ class Registered:
     inputs: dict[str, Any]
     custom: bool
     provider: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class OptionRecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that also keeps each registration's resource options (MockResourceArgs drops them)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        self.recording.pending_options[(request.type, request.name)] = {
+            "protect": bool(request.protect),
+            "retainOnDelete": bool(request.retainOnDelete),
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "replaceOnChanges": list(request.replaceOnChanges),
+            "ignoreChanges": list(request.ignoreChanges),
+            "dependencies": list(request.dependencies),
+            "parent": request.parent,
+        }
+        return super().RegisterResource(request)
 
 
 @dataclass
@@ -26,9 +47,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Mocks that answer like the providers would (enough for the program to wire outputs) and record inputs."""
 
     resources: list[Registered] = field(default_factory=list)
+    pending_options: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.custom, args.provider))
+        options = self.pending_options.pop((args.typ, args.name), {})
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.custom, args.provider, options))
         outputs = dict(args.inputs)
         fake = hashlib.sha256(f"{args.typ}/{args.name}".encode()).hexdigest()
         if args.typ == "docker:index/image:Image":
@@ -55,6 +78,25 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {r.inputs["name"]: r.inputs for r in self.of_type("docker:index/container:Container")}
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def is_secret(value: Any) -> bool:
+    """True when a recorded input is a Pulumi secret (mocks keep secrets wrapped)."""
+    return isinstance(value, dict) and SECRET_SIG in value
+
+
+def unwrap(value: Any) -> Any:
+    """A recorded input with every secret wrapper removed."""
+    if is_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
 def config_entries(config: dict[str, Any]) -> dict[str, str]:
     """{"profile": "full", "vds": {...}} -> Pulumi's raw config map ("botstack:vds" -> JSON)."""
     return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
@@ -66,7 +108,7 @@ def run_stack(config: dict[str, Any], stack: str = "dev") -> tuple[RecordingMock
     from components.stack import build_stack
 
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=False, monitor=OptionRecordingMonitor(mocks))
     pulumi.runtime.set_all_config(config_entries(config), secret_keys=[f"botstack:{k}" for k in SECRET_KEYS if k in config])
     outputs = build_stack(load_config(), "botstack", stack)
     resolved = _resolve(outputs)
@@ -88,4 +130,4 @@ def _resolve(outputs: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-__all__ = ["RecordingMocks", "Registered", "config_entries", "run_stack", "pulumi_mocks"]
+__all__ = ["RecordingMocks", "Registered", "config_entries", "is_secret", "run_stack", "unwrap"]

@@ -1,0 +1,51 @@
+"""Backups: the PostgreSQL backup job on the VDS (server/install-backups.sh), re-installed when its scripts
+or settings change. Dumps are verified by restoring them into a scratch database after each run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.commands import SERVER_DIR, Target, file_digest, host_command, script_command
+from components.config import StackConfig
+from components.naming import Naming
+
+BACKUP_SCRIPTS = ("install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh")
+
+
+@dataclass(frozen=True)
+class BackupsArgs:
+    config: StackConfig
+    naming: Naming
+    target: Target
+
+
+class Backups(pulumi.ComponentResource):
+    def __init__(self, name: str, args: BackupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("botstack:components:Backups", name, None, opts)
+        host_command(
+            f"{name}-install",
+            args.target,
+            script_command(args.target, "install-backups.sh", *install_arguments(args.config, args.naming)),
+            triggers=[file_digest(*(SERVER_DIR / script for script in BACKUP_SCRIPTS if (SERVER_DIR / script).exists()))],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({})
+
+
+def install_arguments(config: StackConfig, naming: Naming) -> list[str | int]:
+    """install-backups.sh's arguments: schedule, retention, which container and database, off-site copy, encryption."""
+    backup = config.backup
+    arguments: list[str | int] = [
+        "--schedule", backup.schedule,
+        "--retention-days", backup.retention_days,
+        "--container", naming.container("database"),
+        "--db", config.database.name,
+        "--db-user", config.database.user,
+    ]  # fmt: skip
+    if backup.rclone_remote:
+        arguments += ["--rclone-remote", backup.rclone_remote]
+    if backup.age_recipient:
+        arguments += ["--age-recipient", backup.age_recipient]
+    return arguments
