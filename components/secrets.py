@@ -80,9 +80,7 @@ class Secrets(pulumi.ComponentResource):
         self.register_outputs({"paths": self.paths, "revision": self.revision, "databaseUrl": self.database_url})
 
     @staticmethod
-    def _given_or_random(
-        name: str, given: object, length: int, opts: pulumi.ResourceOptions
-    ) -> pulumi.Output[str]:
+    def _given_or_random(name: str, given: object, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         if given is not None:
             return pulumi.Output.secret(given.get_secret_value())  # type: ignore[attr-defined]
         # Letters and digits only: the value goes into URLs and a redis.conf line unescaped.

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components.commands import SERVER_DIR, Target, file_digest, host_command, script_command, stdin_script_command
+from components.commands import SERVER_DIR, Target, file_digest, script_command, stdin_script_command
 from components.config import StackConfig, VdsConfig
 from components.naming import Naming
 

@@ -15,6 +15,7 @@ import pulumi_docker as docker
 
 from components.api import ApiService
 from components.app_service import AppServiceArgs
+from components.backups import Backups, BackupsArgs
 from components.bot import BotService
 from components.cache import Cache, CacheArgs
 from components.commands import REPO_ROOT, SERVER_DIR, Target
@@ -26,7 +27,6 @@ from components.migrations import Migrations, MigrationsArgs
 from components.naming import Naming
 from components.network import StackNetwork, StackNetworkArgs
 from components.secrets import Secrets, SecretsArgs
-from components.backups import Backups, BackupsArgs
 from components.server import Server, ServerArgs, docker_provider_args, local_ssh_dir
 from components.web import WebFrontend, WebFrontendArgs
 from components.worker import WorkerService
@@ -126,7 +126,11 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     watched.append(web.container.id)
 
     if where.server is not None:
-        Backups("backups", BackupsArgs(config, naming, where.server.target), opts=pulumi.ResourceOptions(depends_on=[where.server, database]))
+        Backups(
+            "backups",
+            BackupsArgs(config, naming, where.server.target),
+            opts=pulumi.ResourceOptions(depends_on=[where.server, database]),
+        )
 
     check_url = config.deploy_check.url or f"{web.public_url}{HEALTH_PATH}"
     DeployCheck(

@@ -31,9 +31,7 @@ def test_overrides_keep_the_other_defaults():
     assert config.resources_for("api").cpus == "0.5"
 
 
-@pytest.mark.parametrize(
-    ("size", "mb"), [("512M", 512), ("1G", 1024), ("1.5g", 1536), (256, 256), ("2048k", 2), ("64MB", 64)]
-)
+@pytest.mark.parametrize(("size", "mb"), [("512M", 512), ("1G", 1024), ("1.5g", 1536), (256, 256), ("2048k", 2), ("64MB", 64)])
 def test_sizes(size, mb):
     if mb < 6:
         with pytest.raises(ValueError):
@@ -46,14 +44,26 @@ BAD = [
     ({"profile": "huge"}, "botstack:profile", "pulumi config set -s dev 'botstack:profile' full"),
     ({"profile": "full"}, "botstack:botToken: is required", "--secret 'botstack:botToken'"),
     ({"bogus": "x"}, "botstack:bogus: unknown key", "pulumi config rm botstack:bogus"),
-    ({"logging": {"maxSize": "10m", "color": True}}, "botstack:logging.color: unknown key", "config rm -s dev --path 'botstack:logging.color'"),
+    (
+        {"logging": {"maxSize": "10m", "color": True}},
+        "botstack:logging.color: unknown key",
+        "config rm -s dev --path 'botstack:logging.color'",
+    ),
     ({"resources": {"api": {"memory": "lots"}}}, "botstack:resources.api.memory", "--path 'botstack:resources.api.memory'"),
-    ({"resources": {"redis": {"memory": "1G"}}}, "botstack:resources.redis: unknown service", "pulumi config rm -s dev --path 'botstack:resources.redis'"),
+    (
+        {"resources": {"redis": {"memory": "1G"}}},
+        "botstack:resources.redis: unknown service",
+        "pulumi config rm -s dev --path 'botstack:resources.redis'",
+    ),
     ({"backup": {"schedule": "daily"}}, "botstack:backup.schedule: must be a 5-field cron", "'botstack:backup.schedule'"),
     ({"backup": {"retentionDays": 0}}, "botstack:backup.retentionDays", "'botstack:backup.retentionDays'"),
     ({"proxy": {"lbTryDuration": "30 seconds"}}, "botstack:proxy.lbTryDuration: expected a Go duration", "'30s'"),
     ({"images": {"repository": "ghcr.io/a/b"}}, "botstack:images.tag: images.repository and images.tag", "sha-1a2b3c4"),
-    ({"images": {"postgres": "Not An Image"}}, "botstack:images.postgres: is not a Docker image reference", "'postgres:16-bookworm'"),
+    (
+        {"images": {"postgres": "Not An Image"}},
+        "botstack:images.postgres: is not a Docker image reference",
+        "'postgres:16-bookworm'",
+    ),
     ({"domain": "not a domain"}, "botstack:domain: must be a DNS name", "'botstack:domain'"),
     ({"ports": {"web": 70000}}, "botstack:ports.web", "'botstack:ports.web'"),
     ({"dbPassword": "short"}, "botstack:dbPassword: must be at least 12", "--secret 'botstack:dbPassword'"),
@@ -80,7 +90,10 @@ def test_a_bad_secret_is_never_echoed():
 PROD_BAD = [
     ({}, "botstack:vds: stack 'prod' runs on a VDS and needs it"),
     ({"vds": {"host": "h", "hostKey": HOST_KEY}}, "botstack:sshPrivateKey: is required when vds is set"),
-    ({"vds": {"host": "h", "hostKey": "h ssh-ed25519 AAAA"}, "sshPrivateKey": "k"}, "botstack:vds.hostKey: must be one public key line"),
+    (
+        {"vds": {"host": "h", "hostKey": "h ssh-ed25519 AAAA"}, "sshPrivateKey": "k"},
+        "botstack:vds.hostKey: must be one public key line",
+    ),
     ({"vds": {"hostKey": HOST_KEY}, "sshPrivateKey": "k"}, "botstack:vds.host: is required"),
 ]
 

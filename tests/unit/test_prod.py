@@ -44,7 +44,13 @@ def test_every_container_runs_on_the_vds(prod):
 def test_every_remote_command_pins_the_host_key(prod):
     mocks, _, _ = prod
     remote = [r for r in mocks.resources if r.typ.startswith("command:remote:")]
-    assert {r.name for r in remote} >= {"server-bootstrap", "server-provision", "server-scripts", "secrets-files", "migrations-run"}
+    assert {r.name for r in remote} >= {
+        "server-bootstrap",
+        "server-provision",
+        "server-scripts",
+        "secrets-files",
+        "migrations-run",
+    }
     for registered in remote:
         assert is_secret(registered.inputs["connection"]), "the connection carries the key: it must stay a secret"
         assert unwrap(registered.inputs["connection"])["hostKey"] == HOST_KEY, registered.name
@@ -78,9 +84,10 @@ def test_https_on_the_domain(prod):
 def test_backups_are_installed_with_schedule_and_retention(prod):
     mocks, _, _ = prod
     install = mocks.named("backups-install")
-    assert "install-backups.sh --schedule '0 */6 * * *' --retention-days 7 --container botstack-prod-database" in install.inputs[
-        "create"
-    ]
+    assert (
+        "install-backups.sh --schedule '0 */6 * * *' --retention-days 7 --container botstack-prod-database"
+        in install.inputs["create"]
+    )
 
 
 def test_app_images_are_pulled_at_the_pinned_tag(prod):
