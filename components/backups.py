@@ -3,6 +3,7 @@ or settings change. Dumps are verified by restoring them into a scratch database
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import pulumi
@@ -12,6 +13,12 @@ from components.config import StackConfig
 from components.naming import Naming
 
 BACKUP_SCRIPTS = ("install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh")
+INSTALLED_DIR = "/usr/local/lib/botstack"  # where install-backups.sh puts them (cron runs them from there)
+
+
+def installed_command(script: str, *args: str) -> str:
+    """A command line that runs an installed backup script on the VDS (for `make backup-now` / `make restore`)."""
+    return shlex.join(["sudo", f"{INSTALLED_DIR}/{script}", *args])
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components.commands import SERVER_DIR, Target, file_digest, script_command, stdin_script_command
+from components.backups import installed_command
+from components.commands import SERVER_DIR, Target, file_digest, stdin_script_command
 from components.config import StackConfig, VdsConfig
 from components.naming import Naming
 
@@ -94,7 +95,9 @@ class Server(pulumi.ComponentResource):
             "sshTarget": self.ssh_target(),
             "sshPort": vds.port,
             "dockerHost": docker_host(vds),
-            "backupCommand": script_command(self.target, "backup.sh"),
+            "backupCommand": installed_command("backup.sh"),
+            "verifyCommand": installed_command("verify-backup.sh"),
+            "restoreCommand": installed_command("restore.sh"),
         }
 
 

@@ -177,4 +177,5 @@ def test_stack_outputs(declared):
     if stack == "prod":
         assert outputs["sshTarget"] == "deploy@203.0.113.10"
         assert outputs["dockerHost"] == "ssh://deploy@203.0.113.10:22"
-        assert "backup.sh" in outputs["backupCommand"]
+        assert outputs["backupCommand"] == "sudo /usr/local/lib/botstack/backup.sh"
+        assert outputs["restoreCommand"] == "sudo /usr/local/lib/botstack/restore.sh"
