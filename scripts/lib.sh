@@ -99,16 +99,20 @@ pulumi_env() {
   fi
 }
 
-# stack_output STACK NAME: a plain (non-secret) stack output; never --show-secrets.
+# stack_output [--optional] STACK NAME: a plain (non-secret) stack output; never --show-secrets.
 stack_output() {
-  local value
+  local value optional=0
+  if [[ "$1" == --optional ]]; then
+    optional=1
+    shift
+  fi
   if [[ "$DRY_RUN" == 1 ]]; then
     run pulumi stack output -s "$1" "$2" >&2
     echo "<$2>"
     return 0
   fi
   value="$(pulumi stack output -s "$1" "$2" 2>/dev/null)" || true
-  [[ -n "$value" ]] || die "stack '$1' has no output '$2' (run 'make up STACK=$1' first; backup and restore are for stacks on a VDS)."
+  [[ -n "$value" || "$optional" == 1 ]] || die "stack '$1' has no output '$2' (run 'make up STACK=$1' first; backup and restore are for stacks on a VDS)."
   printf '%s\n' "$value"
 }
 

@@ -6,7 +6,8 @@
 #   preview STACK [pulumi args]   pulumi preview --diff (policy pack enforced)
 #   destroy STACK [pulumi args]   pulumi destroy --exclude-protected (protected volumes stay; prod asks first)
 #   backup-now STACK              run the stack's backup command on its VDS over SSH (stack output backupCommand)
-#   restore STACK DUMP [--yes]    restore DUMP into the stack's database (stack output restoreCommand); asks first
+#   restore STACK DUMP [--yes]    restore DUMP (a file name in the VDS's backup dir) into the stack's database
+#                                 with server/restore.sh (stops the writers meanwhile); asks first
 #
 # State lives in a local file backend (.botstack/state) and the config passphrase in .botstack/passphrase
 # (generated once, 0600); set PULUMI_BACKEND_URL / PULUMI_CONFIG_PASSPHRASE(_FILE) to use others.
@@ -52,12 +53,13 @@ prerequisites() {
 
 remote() {
   # remote COMMAND_STRING: run one command line on the stack's VDS with the pinned host key.
-  local target wrapper
+  local target port wrapper
   target="$(stack_output "$stack" sshTarget)"
+  port="$(stack_output "$stack" sshPort)"
   wrapper="$(ssh_wrapper_dir "$stack")"
   # shellcheck disable=SC2064 # expand now: the directory is known and must be removed on exit
   [[ "$DRY_RUN" == 1 ]] || trap "rm -rf '$wrapper'" EXIT
-  run "$wrapper/ssh" -- "$target" "$1"
+  run "$wrapper/ssh" -p "$port" -- "$target" "$1"
 }
 
 case "$action" in
@@ -100,8 +102,15 @@ case "$action" in
       read -r -p "Type the stack name to go on: " answer
       [[ "$answer" == "$stack" ]] || die "not confirmed; nothing was changed"
     fi
-    command_line="$(stack_output "$stack" restoreCommand)"
-    remote "$command_line $dump"
+    # The stack's restoreCommand output, else its backupCommand with restore.sh in place of backup.sh.
+    command_line="$(stack_output --optional "$stack" restoreCommand)"
+    if [[ -z "$command_line" ]]; then
+      command_line="$(stack_output "$stack" backupCommand)"
+      [[ "$command_line" == *backup.sh* ]] || die "stack '$stack' exports no restoreCommand"
+      command_line="${command_line/backup.sh/restore.sh}"
+    fi
+    # Confirmed above; over ssh there is no terminal for restore.sh's own question.
+    remote "$command_line --yes $dump"
     ;;
   *)
     echo "botstack: unknown action '$action'" >&2

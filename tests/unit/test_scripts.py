@@ -21,7 +21,7 @@ FAKE = r"""#!/usr/bin/env bash
 { printf '%s' "$(basename "$0")"; printf ' %s' "$@"; printf '\n'; } >>"$CALLS"
 case "$(basename "$0") $*" in
   "pulumi stack output -s prod backupCommand") echo "sudo /opt/botstack/bin/backup.sh" ;;
-  "pulumi stack output -s prod restoreCommand") echo "sudo /opt/botstack/bin/restore.sh" ;;
+  "pulumi stack output -s prod sshPort") echo "2222" ;;
   "pulumi stack output -s prod sshTarget") echo "deploy@203.0.113.10" ;;
   "pulumi stack output -s prod dockerHost") echo "ssh://deploy@203.0.113.10:2222" ;;
   "pulumi config get -s prod --path botstack:vds.host") echo "203.0.113.10" ;;
@@ -135,7 +135,7 @@ def test_backup_now_runs_the_output_command_with_the_pinned_host_key(fakes: dict
     ssh = [c for c in calls if c.startswith("ssh ")]
     assert len(ssh) == 1
     assert "-o StrictHostKeyChecking=yes" in ssh[0]
-    assert ssh[0].endswith("-- deploy@203.0.113.10 sudo /opt/botstack/bin/backup.sh")
+    assert ssh[0].endswith("-p 2222 -- deploy@203.0.113.10 sudo /opt/botstack/bin/backup.sh")
     assert f"  known_hosts [203.0.113.10]:2222 {HOST_KEY}" in calls
     assert not any("--show-secrets" in c for c in calls)
 
@@ -148,7 +148,7 @@ def test_restore_needs_a_dump_and_a_confirmation(fakes: dict[str, str]) -> None:
     assert not any(c.startswith("ssh") for c in _calls(fakes))
     done = _run([STACK_SH, "restore", "prod", "botstack-2024.dump"], fakes, stdin="prod\n")
     assert done.returncode == 0, done.stderr
-    assert any(c.endswith("sudo /opt/botstack/bin/restore.sh botstack-2024.dump") for c in _calls(fakes))
+    assert any(c.endswith("sudo /opt/botstack/bin/restore.sh --yes botstack-2024.dump") for c in _calls(fakes))
     injected = _run([STACK_SH, "restore", "prod", "x;reboot", "--yes"], fakes)
     assert injected.returncode == 1 and "must be a file name" in injected.stderr
 
