@@ -115,6 +115,16 @@ def run_stack(config: dict[str, Any], stack: str = "dev") -> tuple[RecordingMock
     return mocks, resolved
 
 
+def declare(build: Any, stack: str = "dev") -> tuple[RecordingMocks, Any]:
+    """Run `build()` (declaring one component, say) under mocks; return the recorded resources and its result."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="botstack", stack=stack, preview=False, monitor=OptionRecordingMonitor(mocks))
+    pulumi.runtime.set_all_config({})
+    result = build()
+    _resolve({})
+    return mocks, result
+
+
 def _resolve(outputs: dict[str, Any]) -> dict[str, Any]:
     loop = asyncio.get_event_loop()
     result: dict[str, Any] = {}
@@ -130,4 +140,4 @@ def _resolve(outputs: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-__all__ = ["RecordingMocks", "Registered", "config_entries", "is_secret", "run_stack", "unwrap"]
+__all__ = ["RecordingMocks", "Registered", "config_entries", "declare", "is_secret", "run_stack", "unwrap"]

@@ -1,0 +1,208 @@
+"""Each component alone under the mock runtime: its type token, its children, parenting and outputs."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components.api import ApiService
+from components.app_service import AppServiceArgs
+from components.bot import BotService
+from components.cache import Cache, CacheArgs
+from components.commands import Target
+from components.config import validate
+from components.database import Database, DatabaseArgs
+from components.deploy_check import DeployCheck, DeployCheckArgs
+from components.images import Images, ImagesArgs
+from components.migrations import Migrations, MigrationsArgs
+from components.naming import Naming
+from components.network import StackNetwork, StackNetworkArgs
+from components.secrets import Secrets, SecretsArgs, redis_conf
+from components.web import WebFrontend, WebFrontendArgs
+from components.worker import WorkerService
+from tests.unit.conftest import BOT_TOKEN
+from tests.unit.harness import config_entries, declare, is_secret, unwrap
+
+NAMING = Naming("botstack", "dev")
+TARGET = Target(scripts_dir="/repo/server", secrets_dir="/repo/.botstack/dev/secrets")
+CONFIG = validate("dev", {})
+FULL = validate("dev", config_entries({"profile": "full", "botToken": BOT_TOKEN}))
+PATHS = {k: f"{TARGET.secrets_dir}/{k}" for k in ("database_url", "redis_url", "jwt_secret", "bot_token")}
+
+
+def app_args(config=CONFIG) -> AppServiceArgs:
+    return AppServiceArgs(config, NAMING, "sha256:backend", "backend-net", "edge-net", PATHS, "rev-1")
+
+
+def only_children_of(mocks, token: str, name: str) -> list:
+    (component,) = [r for r in mocks.resources if r.typ == token]
+    assert component.name == name
+    children = [r for r in mocks.resources if r.custom]
+    for child in children:
+        assert child.options["parent"].endswith(f"{token}::{name}"), f"{child.name} is not parented to {name}"
+        assert child.name.startswith(f"{name}-"), f"{child.name}: child names derive from the component's"
+    return children
+
+
+CASES = {
+    "database": (
+        "botstack:components:Database",
+        lambda: Database("database", DatabaseArgs(CONFIG, NAMING, "sha256:pg", "backend-net", "/s/db_password", "url", "rev")),
+        {"database-data", "database-container"},
+    ),
+    "cache": (
+        "botstack:components:Cache",
+        lambda: Cache(
+            "cache", CacheArgs(CONFIG, NAMING, "sha256:redis", "backend-net", "/s/redis.conf", "/s/redis_password", "rev")
+        ),
+        {"cache-data", "cache-container"},
+    ),
+    "api": ("botstack:components:ApiService", lambda: ApiService("api", app_args()), {"api-container"}),
+    "worker": ("botstack:components:WorkerService", lambda: WorkerService("worker", app_args()), {"worker-container"}),
+    "bot": ("botstack:components:BotService", lambda: BotService("bot", app_args(FULL)), {"bot-container"}),
+    "web": (
+        "botstack:components:WebFrontend",
+        lambda: WebFrontend("web", WebFrontendArgs(CONFIG, NAMING, "sha256:web", "edge-net")),
+        {"web-data", "web-container"},
+    ),
+    "network": (
+        "botstack:components:StackNetwork",
+        lambda: StackNetwork("network", StackNetworkArgs(NAMING)),
+        {"network-backend", "network-edge"},
+    ),
+    "images": (
+        "botstack:components:Images",
+        lambda: Images("images", ImagesArgs(CONFIG, NAMING)),
+        {"images-backend", "images-web", "images-postgres", "images-redis"},
+    ),
+    "secrets": (
+        "botstack:components:Secrets",
+        lambda: Secrets("secrets", SecretsArgs(FULL, TARGET)),
+        {"secrets-db-password", "secrets-redis-password", "secrets-jwt-secret", "secrets-files"},
+    ),
+    "migrations": (
+        "botstack:components:Migrations",
+        lambda: Migrations("migrations", MigrationsArgs(TARGET, "sha256:backend", "backend-net")),
+        {"migrations-run"},
+    ),
+    "deploy-check": (
+        "botstack:components:DeployCheck",
+        lambda: DeployCheck("deploy-check", DeployCheckArgs("http://127.0.0.1:8080/api/health", 60, TARGET, ["id-1"])),
+        {"deploy-check-http"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_component_declares_parented_children(case):
+    token, build, expected = CASES[case]
+    mocks, _ = declare(build)
+    children = only_children_of(mocks, token, case)
+    assert {c.name for c in children} == expected
+
+
+def test_database_container_inputs():
+    mocks, database = declare(CASES["database"][1])
+    container = mocks.named("database-container").inputs
+    assert container["image"] == "sha256:pg"
+    assert container["user"] == "999:999"
+    assert "POSTGRES_PASSWORD_FILE=/run/secrets/db_password" in container["envs"]
+    assert not any(e.startswith("POSTGRES_PASSWORD=") for e in container["envs"])
+    assert {"hostPath": "/s/db_password", "containerPath": "/run/secrets/db_password", "readOnly": True} in container["volumes"]
+    assert container["healthcheck"]["tests"] == ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "botstack", "-d", "botstack"]
+    assert container["networksAdvanced"] == [{"name": "backend-net", "aliases": ["db"]}]
+    assert "/var/run/postgresql" in container["tmpfs"]
+    assert container["destroyGraceSeconds"] == 60
+
+
+def test_cache_reads_its_password_from_a_file():
+    mocks, _ = declare(CASES["cache"][1])
+    container = mocks.named("cache-container").inputs
+    assert container["command"] == ["redis-server", "/run/secrets/redis.conf"]
+    assert container["healthcheck"]["tests"][0] == "CMD-SHELL"
+    assert "cat /run/secrets/redis_password" in container["healthcheck"]["tests"][1]
+    assert redis_conf("pw").splitlines()[0] == "requirepass pw"
+
+
+def test_bot_gets_its_token_as_a_file_and_the_bot_api_url():
+    mocks, _ = declare(CASES["bot"][1])
+    container = mocks.named("bot-container").inputs
+    assert "BOT_TOKEN_FILE=/run/secrets/bot_token" in container["envs"]
+    assert "TELEGRAM_API_URL=https://api.telegram.org" in container["envs"]
+    assert BOT_TOKEN not in repr(container)
+
+
+def test_web_environment_and_dev_port():
+    mocks, web = declare(CASES["web"][1])
+    container = mocks.named("web-container").inputs
+    assert "SITE_ADDRESS=:80" in container["envs"]
+    assert "API_UPSTREAM=api:8000" in container["envs"]
+    assert "LB_TRY_DURATION=30s" in container["envs"] and "LB_TRY_INTERVAL=250ms" in container["envs"]
+    assert container["ports"] == [{"internal": 80, "external": 8080, "ip": "127.0.0.1", "protocol": "tcp"}]
+    assert web.public_url == "http://127.0.0.1:8080"
+
+
+def test_images_build_from_the_repo_by_default():
+    mocks, _ = declare(CASES["images"][1])
+    backend = mocks.named("images-backend").inputs
+    assert backend["build"]["context"] == "app/backend"
+    assert backend["build"]["dockerfile"] == "app/backend/Dockerfile"
+    assert backend["build"]["args"] == {"PYTHON_IMAGE": "python:3.11-slim-bookworm"}
+    assert backend["skipPush"] is True and backend["imageName"] == "botstack/backend:dev"
+    assert mocks.named("images-web").inputs["build"]["args"] == {"CADDY_IMAGE": "caddy:2.8"}
+    assert mocks.named("images-postgres").inputs["name"] == "postgres:16-bookworm"
+
+
+def test_secrets_generate_what_is_unset_and_write_files_from_stdin():
+    mocks, secrets = declare(CASES["secrets"][1])
+    passwords = mocks.of_type("random:index/randomPassword:RandomPassword")
+    assert all(p.inputs["special"] is False and p.inputs["length"] >= 32 for p in passwords)
+    writer = mocks.named("secrets-files")
+    assert writer.inputs["create"] == "bash /repo/server/write-secrets.sh /repo/.botstack/dev/secrets"
+    assert is_secret(writer.inputs["stdin"])
+    lines = unwrap(writer.inputs["stdin"]).splitlines()
+    assert sorted(line.split("\t")[0] for line in lines) == sorted(secrets.paths)
+    assert set(secrets.paths) == {
+        "bot_token",
+        "database_url",
+        "db_password",
+        "jwt_secret",
+        "redis.conf",
+        "redis_password",
+        "redis_url",
+    }
+
+
+def test_given_secrets_are_used_not_generated():
+    config = validate("dev", config_entries({"dbPassword": "a-given-password-1", "redisPassword": "another-given-pw-2"}))
+    mocks, _ = declare(lambda: Secrets("secrets", SecretsArgs(config, TARGET)))
+    assert [p.name for p in mocks.of_type("random:index/randomPassword:RandomPassword")] == ["secrets-jwt-secret"]
+    assert "a-given-password-1" in pulumi_b64_decoded(unwrap(mocks.named("secrets-files").inputs["stdin"]))
+
+
+def pulumi_b64_decoded(payload: str) -> str:
+    import base64
+
+    return "\n".join(base64.b64decode(line.split("\t")[1]).decode() for line in payload.splitlines())
+
+
+def test_migrations_run_once_per_image():
+    mocks, _ = declare(CASES["migrations"][1])
+    run = mocks.named("migrations-run").inputs
+    assert run["create"] == "bash /repo/server/run-migrations.sh sha256:backend backend-net /repo/.botstack/dev/secrets"
+    assert run["triggers"] == ["sha256:backend"]
+
+
+def test_remote_target_uses_sudo_and_the_connection():
+    import pulumi_command as command
+
+    remote = Target("/home/deploy/botstack/server", "/etc/botstack/secrets", command.remote.ConnectionArgs(host="h"), sudo=True)
+    mocks, _ = declare(lambda: Migrations("migrations", MigrationsArgs(remote, "sha256:b", "net")))
+    run = mocks.named("migrations-run")
+    assert run.typ == "command:remote:Command"
+    assert run.inputs["create"].startswith("sudo bash /home/deploy/botstack/server/run-migrations.sh sha256:b net ")
+
+
+def test_component_outputs_are_registered():
+    mocks, database = declare(CASES["database"][1])
+    assert isinstance(database.internal_url, pulumi.Output)
