@@ -24,6 +24,7 @@ DOCKER_PROVIDER = "pulumi:providers:docker"
 REMOTE_COMMAND_PREFIX = "command:remote:"
 
 ROLE_LABEL = "botstack.role"
+SERVICE_LABEL = "botstack.service"
 NO_PUBLISH_ROLES_IN_PROD = ("database", "cache")
 # The only container that may listen on every address, and only on the HTTP(S) ports.
 PUBLIC_ROLE = "web"
@@ -115,8 +116,10 @@ def labels(props: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _role(props: Mapping[str, Any]) -> str | None:
-    return labels(props).get(ROLE_LABEL)
+def _roles(props: Mapping[str, Any]) -> set[str]:
+    """The container's `botstack.role` and `botstack.service` labels (either names a database, cache or web)."""
+    found = labels(props)
+    return {found[key] for key in (ROLE_LABEL, SERVICE_LABEL) if key in found}
 
 
 def _is_job(props: Mapping[str, Any]) -> bool:
@@ -267,17 +270,18 @@ def check_published_ports(props: Mapping[str, Any], stack: str) -> list[str]:
     Docker's published ports bypass ufw, so a port on 0.0.0.0 is open to the internet.
     """
     ports = [_map(p) for p in _list(props.get("ports"))]
-    role = _role(props)
+    roles = _roles(props)
     out = []
-    if stack == "prod" and role in NO_PUBLISH_ROLES_IN_PROD and ports:
-        out.append(f"a {role} container must not publish ports in prod")
+    private = sorted(roles & set(NO_PUBLISH_ROLES_IN_PROD))
+    if stack == "prod" and private and ports:
+        out.append(f"a {private[0]} container must not publish ports in prod")
     for port in ports:
         ip = _port_ip(port)
         if is_unknown(ip):
             continue
         if ip in ("0.0.0.0", "::", "[::]"):  # noqa: S104 - comparing, not binding
             external = port.get("external", port.get("internal"))
-            if role == PUBLIC_ROLE and external in PUBLIC_PORTS:
+            if PUBLIC_ROLE in roles and external in PUBLIC_PORTS:
                 continue
             out.append(
                 f"port {port.get('internal')} is published on {ip}:{external}; bind it to 127.0.0.1 "
