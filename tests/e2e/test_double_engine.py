@@ -22,29 +22,28 @@ IMAGE = "botstack-test/debian:bookworm"
 PREFIX = "dbltest-"
 
 
+VDS = f"{PREFIX}vds"  # the SSH test host: started and removed by its own fixture
+
+
 def _cleanup(client) -> None:
     for c in client.containers.list(all=True, filters={"name": PREFIX}):
-        if c.name.startswith(PREFIX):
+        if c.name.startswith(PREFIX) and not c.name.startswith(VDS):
             c.remove(force=True, v=True)
     for n in client.networks.list(names=[PREFIX]):
         if n.name.startswith(PREFIX):
             n.remove()
     for v in client.volumes.list(filters={"name": PREFIX}):
-        if v.name.startswith(PREFIX):
+        if v.name.startswith(PREFIX) and not v.name.startswith(VDS):
             v.remove(force=True)
 
 
 @pytest.fixture(scope="module")
-def client():
-    try:
-        cli = docker.from_env()
-        cli.ping()
-        cli.images.get(IMAGE)
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"needs the local Docker engine and {IMAGE} (python -m tests.setup all): {exc}")
-    _cleanup(cli)
-    yield cli
-    _cleanup(cli)
+def client(real_parts, docker_client):
+    """The engine and base image come from tests/setup (the shared e2e fixtures)."""
+    docker_client.images.get(IMAGE)
+    _cleanup(docker_client)
+    yield docker_client
+    _cleanup(docker_client)
 
 
 @pytest.fixture
@@ -276,3 +275,93 @@ def test_default_port_ip_and_uploads(client, mocks):
     mocks.destroy_all()
     assert not client.containers.list(all=True, filters={"name": f"{PREFIX}pub"})
     assert subprocess.run(["docker", "inspect", f"{PREFIX}pub"], capture_output=True, check=False).returncode
+
+
+# ---- remote commands over real SSH (the VDS-like test host of tests/e2e/vds) ----------------------
+
+
+@pytest.fixture(scope="module")
+def vds(real_parts):
+    from tests.e2e.vds.host import start_vds_host
+
+    host = start_vds_host(name=VDS)
+    yield host
+    host.stop()
+
+
+def _conn(vds, **extra):
+    return command.remote.ConnectionArgs(host="127.0.0.1", port=vds.port, private_key=vds.key_path.read_text(), **extra)
+
+
+def test_remote_command_stdin_outputs_and_pinned_host_key(vds, mocks):
+    def prog():
+        c = command.remote.Command(
+            "r",
+            connection=_conn(vds, host_key=vds.host_key),
+            create="cat; echo e >&2; id -un",
+            stdin=pulumi.Output.secret("from-stdin\n"),
+        )
+        pulumi.export("stdout", c.stdout)
+        pulumi.export("stderr", c.stderr)
+
+    out = run_program(prog, mocks=mocks)
+    assert out["stdout"] == "from-stdin\nroot" and out["stderr"] == "e"
+
+
+def test_remote_host_key_mismatch_fails(vds, mocks):
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIeq3kTAbjPZ7uhWxYcY6sSTkWb1NB8qJr0b3KN6VdTp"
+
+    def prog():
+        command.remote.Command("bad-key", connection=_conn(vds, host_key=other, dial_error_limit=0), create="true")
+
+    with pytest.raises(DoubleError, match="host key"):
+        run_program(prog, mocks=mocks)
+
+
+def test_remote_environment_refused_by_sshd_and_failure_text(vds, mocks, tmp_path):
+    def refused():
+        command.remote.Command("env", connection=_conn(vds), create="echo $FOO", environment={"FOO": "x"})
+
+    with pytest.raises(DoubleError, match='could not set environment variable "FOO": ssh: setenv failed'):
+        run_program(refused, mocks=mocks)
+
+    def fails():
+        command.remote.Command("exit", connection=_conn(vds), create="echo out; exit 4")
+
+    with pytest.raises(DoubleError) as err:
+        run_program(fails, mocks=RealMocks(program_dir=tmp_path))
+    assert str(err.value) == 'Process exited with status 4: running "echo out; exit 4":\nout\n'
+
+
+def test_copy_to_remote_string_and_file(vds, mocks, tmp_path):
+    src = tmp_path / "script.sh"
+    src.write_text("#!/bin/sh\necho hi\n")
+    src.chmod(0o755)
+
+    def prog():
+        command.remote.CopyToRemote("s", connection=_conn(vds), source=pulumi.StringAsset("abc"), remote_path="/tmp/dbl/a/s.txt")
+        command.remote.CopyToRemote("f", connection=_conn(vds), source=pulumi.FileAsset(str(src)), remote_path="/tmp/dbl")
+
+    run_program(prog, mocks=mocks)
+    assert vds.run("cat /tmp/dbl/a/s.txt").stdout.strip() == b"abc" or vds.run("cat /tmp/dbl/a/s.txt").stdout.strip() == "abc"
+    mode = vds.run("stat -c %a /tmp/dbl/script.sh").stdout
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    assert mode.strip() == "644"  # no permissions are set: the local exec bit is lost
+
+
+def test_docker_provider_over_ssh_runs_ssh_with_ssh_opts_and_pings_first(vds, mocks, capfd):
+    """The unprovisioned test host has sshd but no docker CLI: the provider's ping must fail, after ssh
+    (with sshOpts: key, pinned known_hosts) reached the host and ran `docker system dial-stdio` there."""
+
+    def prog():
+        p = pdocker.Provider(
+            "vds",
+            host=f"ssh://root@127.0.0.1:{vds.port}",
+            ssh_opts=[o for o in vds.ssh_options() if o not in ("-p", str(vds.port))],
+        )
+        pdocker.Network("n", name=f"{PREFIX}remote", opts=pulumi.ResourceOptions(provider=p))
+
+    with pytest.raises(DoubleError, match="^Error pinging Docker server"):
+        run_program(prog, mocks=mocks)
+    assert "docker: command not found" in capfd.readouterr().err
+    assert not [a for a in mocks.actions() if a[1] == NETWORK]
