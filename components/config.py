@@ -181,7 +181,7 @@ class ImagesConfig(_Section):
         """Every image reference that is pulled, by the config key that sets it."""
         refs = {"images.postgres": self.postgres, "images.redis": self.redis}
         for name in ("backend", "web"):
-            ref = self.app_image(name)  # type: ignore[arg-type]
+            ref = self.app_image(name)
             if ref:
                 refs[f"images.{name}"] = ref
         return refs

@@ -44,25 +44,23 @@ class Secrets(pulumi.ComponentResource):
         jwt_secret = self._given_or_random(f"{name}-jwt-secret", config.jwt_secret, 48, child)
 
         db = config.database
-        self.database_url = pulumi.Output.secret(
-            pulumi.Output.concat("postgresql://", db.user, ":", db_password, f"@db:{DB_PORT}/", db.name)
-        )
-        redis_url = pulumi.Output.secret(pulumi.Output.concat("redis://:", redis_password, f"@cache:{CACHE_PORT}/0"))
+        self.database_url = secret(pulumi.Output.concat("postgresql://", db.user, ":", db_password, f"@db:{DB_PORT}/", db.name))
+        redis_url = secret(pulumi.Output.concat("redis://:", redis_password, f"@cache:{CACHE_PORT}/0"))
         values: dict[str, pulumi.Output[str]] = {
             "db_password": db_password,
             "database_url": self.database_url,
             "redis_password": redis_password,
-            "redis.conf": pulumi.Output.secret(redis_password.apply(redis_conf)),
+            "redis.conf": secret(redis_password.apply(redis_conf)),
             "redis_url": redis_url,
             "jwt_secret": jwt_secret,
         }
         if config.bot_token is not None:
-            values["bot_token"] = pulumi.Output.secret(config.bot_token.get_secret_value())
+            values["bot_token"] = secret(config.bot_token.get_secret_value())
         self.values = values
         self.paths = {key: f"{args.target.secrets_dir}/{key}" for key in values}
 
         names = sorted(values)
-        payload = pulumi.Output.secret(
+        payload = secret(
             pulumi.Output.all(*(values[key] for key in names)).apply(
                 lambda resolved: secrets_payload(dict(zip(names, resolved, strict=True)))
             )
@@ -82,10 +80,15 @@ class Secrets(pulumi.ComponentResource):
     @staticmethod
     def _given_or_random(name: str, given: object, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         if given is not None:
-            return pulumi.Output.secret(given.get_secret_value())  # type: ignore[attr-defined]
+            return secret(given.get_secret_value())  # type: ignore[attr-defined]
         # Letters and digits only: the value goes into URLs and a redis.conf line unescaped.
         password = random.RandomPassword(name, length=length, special=False, opts=opts)
-        return pulumi.Output.secret(password.result)
+        return secret(password.result)
+
+
+def secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """`Output.secret` with its type kept (the SDK's stub loses it)."""
+    return cast(pulumi.Output[str], pulumi.Output.secret(value))
 
 
 def redis_conf(password: str) -> str:
