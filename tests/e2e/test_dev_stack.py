@@ -7,6 +7,7 @@ diff or ordering: see tests/double/README.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -98,10 +99,8 @@ class BotApiContainer:
 
     def remove(self) -> None:
         self.thread.join(timeout=5)
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(self.name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 def remove_stack_leftovers(client: docker.DockerClient, stack: str) -> None:
@@ -215,10 +214,13 @@ def test_migrations_ran_before_the_api_started(full_stack):
 
 def test_the_worker_completes_a_job_created_through_the_api(full_stack):
     post = full_stack.create_post("published by the worker")
-    published = wait_until(
-        lambda: full_stack.post(post["id"])["status"] == "published" and full_stack.post(post["id"]), 60, "published"
-    )
-    assert published["publish_count"] == 1
+
+    def published() -> dict[str, Any] | None:
+        current = full_stack.post(post["id"])
+        return current if current["status"] == "published" else None
+
+    done = wait_until(published, 60, "the worker published the post")
+    assert done["publish_count"] == 1
 
 
 def test_the_bot_answers_start(full_stack):
@@ -292,9 +294,10 @@ def test_teardown_removes_containers_and_networks_and_keeps_data_volumes(real_pa
         stack.up()
         print(f"\ne2e: dev stack 'minimal' applied and healthy in {stack.apply_seconds:.1f} s")
         assert httpx.get(f"{stack.url}/api/health", timeout=10).status_code == 200
-        assert not docker_client.containers.list(
-            all=True, filters={"label": "botstack.service=worker", "label": "botstack.stack=e2emin"}
-        )
+        running = {
+            c.labels["botstack.service"] for c in docker_client.containers.list(filters={"label": "botstack.stack=e2emin"})
+        }
+        assert running == {"database", "cache", "api", "web"}
         stack.mocks.destroy_all()
         assert not docker_client.containers.list(all=True, filters={"label": f"botstack.stack={stack.stack}"})
         assert not docker_client.networks.list(names=[f"botstack-{stack.stack}-backend", f"botstack-{stack.stack}-edge"])
