@@ -8,30 +8,32 @@
 # the containers that are not healthy, then exits 1.
 set -euo pipefail
 
+BODY=""
+
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 unhealthy_containers() {
   command -v docker >/dev/null || return 0
   local rows
   rows=$(docker ps -a --format '{{.Names}}\t{{.Status}}' 2>/dev/null) || return 0
-  echo "containers not healthy/running:"
+  echo "containers not reported (healthy) by Docker:"
   grep -vE '\(healthy\)' <<<"$rows" | sed 's/^/  /' || echo "  (none)"
 }
 
 main() {
   [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
   (($# >= 1)) || { usage >&2; exit 2; }
-  local url=$1 timeout=${2:-120} interval=${3:-2} body status deadline attempts=0
+  local url=$1 timeout=${2:-120} interval=${3:-2} status deadline attempts=0
   [[ $timeout =~ ^[0-9]+$ && $interval =~ ^[0-9]+$ ]] || { echo "TIMEOUT and INTERVAL are seconds" >&2; exit 2; }
-  body=$(mktemp)
-  trap 'rm -f "$body"' EXIT
+  BODY=$(mktemp)
+  trap 'rm -f "$BODY" "$BODY.err"' EXIT
   deadline=$((SECONDS + timeout))
   while :; do
     attempts=$((attempts + 1))
-    status=$(curl -sS -o "$body" -w '%{http_code}' --max-time 5 "$url" 2>"$body.err") || status="000"
+    status=$(curl -sS -o "$BODY" -w '%{http_code}' --max-time 5 "$url" 2>"$BODY.err") || status="000"
     if [[ $status == 200 ]]; then
       echo "deploy-check: ok: $url answered 200 after $attempts attempt(s)"
-      rm -f "$body.err"
+      rm -f "$BODY.err"
       return 0
     fi
     ((SECONDS + interval <= deadline)) || break
@@ -40,11 +42,11 @@ main() {
   {
     echo "deploy-check: FAILED: $url did not answer 200 within ${timeout}s ($attempts attempts)"
     echo "last status: $status"
-    if [[ -s $body.err ]]; then echo "curl: $(head -c 500 "$body.err")"; fi
-    echo "last body:"; head -c 2048 "$body"; echo
+    if [[ -s $BODY.err ]]; then echo "curl: $(head -c 500 "$BODY.err")"; fi
+    echo "last body:"; head -c 2048 "$BODY"; echo
     unhealthy_containers
   } >&2
-  rm -f "$body.err"
+  rm -f "$BODY.err"
   return 1
 }
 

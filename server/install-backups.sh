@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-backups.sh - install the backup scripts, their config and a cron entry; idempotent.
 #
-# usage: install-backups.sh --container NAME --db NAME --user NAME [--schedule "0 */6 * * *"]
+# usage: install-backups.sh --container NAME --db NAME --db-user NAME [--schedule "0 */6 * * *"]
 #                           [--retention-days 7] [--rclone-remote REMOTE:PATH] [--age-recipient age1...]
 #                           [--dry-run]
 #
@@ -34,7 +34,7 @@ parse_args() {
     case "$1" in
       --container) PG_CONTAINER=${2:?}; shift 2 ;;
       --db) PG_DB=${2:?}; shift 2 ;;
-      --user) PG_USER=${2:?}; shift 2 ;;
+      --user|--db-user) PG_USER=${2:?}; shift 2 ;;
       --schedule) SCHEDULE=${2:?}; shift 2 ;;
       --retention-days) RETENTION_DAYS=${2:?}; shift 2 ;;
       --rclone-remote) RCLONE_REMOTE=${2:?}; shift 2 ;;
@@ -44,7 +44,7 @@ parse_args() {
       *) usage >&2; die "unknown argument: $1" ;;
     esac
   done
-  [[ -n $PG_CONTAINER && -n $PG_DB && -n $PG_USER ]] || { usage >&2; die "--container, --db and --user are required"; }
+  [[ -n $PG_CONTAINER && -n $PG_DB && -n $PG_USER ]] || { usage >&2; die "--container, --db and --db-user are required"; }
   local v
   for v in "$PG_CONTAINER" "$PG_DB" "$PG_USER"; do
     [[ $v =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid name: $v"

@@ -222,6 +222,17 @@ EOF
 
 ssh_service() { if systemctl cat ssh.service >/dev/null 2>&1; then echo ssh; else echo sshd; fi; }
 
+# sshd re-executes itself on reload; wait until it greets again so the next connection gets in.
+wait_for_sshd() {
+  local i banner
+  for i in $(seq 1 40); do
+    banner=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT && head -c 4 <&3" 2>/dev/null || true)
+    [[ $banner == SSH- ]] && return 0
+    sleep 0.25
+  done
+  echo "warning: sshd does not answer on port $SSH_PORT after reload (try $i)" >&2
+}
+
 ensure_sshd() {
   local dest=/etc/ssh/sshd_config.d/10-botstack.conf tmp backup=""
   grep -qiE '^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf' /etc/ssh/sshd_config \
@@ -244,6 +255,7 @@ ensure_sshd() {
   fi
   [[ -z $backup ]] || rm -f "$backup"
   systemctl reload "$(ssh_service)"
+  wait_for_sshd
   changed "$dest written, sshd reloaded"
 }
 

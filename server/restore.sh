@@ -58,7 +58,7 @@ check_dump() {
 
 confirm() {
   ((YES)) && return 0
-  [[ -r /dev/tty ]] || die "no terminal to confirm on; pass --yes"
+  { : </dev/tty; } 2>/dev/null || die "no terminal to confirm on; pass --yes"
   local answer
   printf 'This REPLACES the contents of database %s (container %s) with %s.\nType the database name to continue: ' \
     "$PG_DB" "$PG_CONTAINER" "${DUMP##*/}" >/dev/tty

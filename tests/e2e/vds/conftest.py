@@ -1,0 +1,127 @@
+"""Session fixtures for the VDS suite: one test host, provisioned twice over real SSH."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.e2e.vds.host import REPO, VdsHost, start_vds_host
+
+SERVER = REPO / "server"
+DEPLOY_USER = "deploy"
+PG_CONTAINER = "botstack-prod-db"
+PG_IMAGE = "botstack-test/postgres:15"
+SUMMARY = re.compile(r"^botstack-provision: (\d+) changed$", re.M)
+
+
+def changes(output: str) -> int:
+    found = SUMMARY.findall(output)
+    assert found, f"no summary line in:\n{output}"
+    return int(found[-1])
+
+
+@dataclass
+class Provisioned:
+    host: VdsHost
+    first: subprocess.CompletedProcess
+    second: subprocess.CompletedProcess
+    first_seconds: float
+
+
+@pytest.fixture(scope="session")
+def vds_host() -> Iterator[VdsHost]:
+    """A fresh VDS-like host: sshd on 127.0.0.1:<port>, root login with a per-session ed25519 key.
+
+    Container ports 80 and 8080 are published on 127.0.0.1 too (`vds_host.published`)."""
+    host = start_vds_host(publish=(80, 8080))
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture(scope="session")
+def provisioned(vds_host: VdsHost) -> Provisioned:
+    """server/provision.sh twice: as root (the bootstrap), then as the deploy user through sudo.
+
+    The script travels as a file (like CopyToRemote), the public key on stdin; afterwards
+    `vds_host.user` is the deploy user, as for every later connection in prod."""
+    vds_host.put(SERVER / "provision.sh", "/root/provision.sh", user="root")
+    started = time.monotonic()
+    first = vds_host.run(f"bash /root/provision.sh --deploy-user {DEPLOY_USER} --authorized-key-file -",
+                         user="root", input=vds_host.public_key + "\n")
+    first_seconds = time.monotonic() - started
+    vds_host.put(SERVER / "provision.sh", "provision.sh", user=DEPLOY_USER)
+    second = vds_host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}", user=DEPLOY_USER)
+    vds_host.user = DEPLOY_USER
+    return Provisioned(vds_host, first, second, first_seconds)
+
+
+@dataclass
+class Database:
+    host: VdsHost
+    container: str = PG_CONTAINER
+    db: str = "botstack"
+    user: str = "botstack"
+
+    def sql(self, query: str, db: str | None = None) -> str:
+        return self.host.run(
+            f"docker exec -i {self.container} psql -XAtq -v ON_ERROR_STOP=1 -U {self.user} -d {db or self.db}",
+            input=query).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def database(provisioned: Provisioned) -> Database:
+    """PostgreSQL (the stand-in image, shipped with `docker save | ssh docker load`) on the host's
+    own Docker, with an alembic_version table and rows, plus a labelled writer container."""
+    host = provisioned.host
+    if subprocess.run(["docker", "image", "inspect", PG_IMAGE], capture_output=True).returncode != 0:
+        try:
+            from tests.setup import ensure_image
+
+            ensure_image(PG_IMAGE)
+        except Exception as exc:  # noqa: BLE001 - any setup failure means: cannot test backups here
+            pytest.skip(f"{PG_IMAGE} not available ({exc}); run `python -m tests.setup all`")
+    save = subprocess.Popen(["docker", "save", PG_IMAGE], stdout=subprocess.PIPE)
+    load = subprocess.run([*host.ssh_argv(), "docker load"], stdin=save.stdout, capture_output=True)
+    save.stdout.close()
+    assert save.wait() == 0 and load.returncode == 0, load.stderr
+    host.run(f"docker run -d --name {PG_CONTAINER} --restart unless-stopped "
+             f"-e POSTGRES_USER=botstack -e POSTGRES_PASSWORD=unused-here -e POSTGRES_DB=botstack {PG_IMAGE}")
+    host.run(f"for i in $(seq 120); do docker exec {PG_CONTAINER} pg_isready -q -U botstack -d botstack "
+             "&& exit 0; sleep 0.5; done; exit 1")
+    db = Database(host)
+    # pg_isready answers during the image's init too; wait until the final server accepts queries
+    host.run(f"for i in $(seq 60); do docker exec {PG_CONTAINER} psql -U botstack -d botstack -c 'select 1' "
+             ">/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1")
+    db.sql("""
+        CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);
+        INSERT INTO alembic_version VALUES ('0001_initial');
+        CREATE TABLE posts (id serial PRIMARY KEY, body text NOT NULL, due timestamptz);
+        INSERT INTO posts (body, due) SELECT 'post ' || g, now() + g * interval '1 minute'
+          FROM generate_series(1, 1000) g;
+        CREATE TABLE users (id bigint PRIMARY KEY, name text);
+        INSERT INTO users SELECT g, 'user ' || g FROM generate_series(1, 50) g;
+    """)
+    # a writer like api/worker/bot: the restore stops and restarts containers with this label
+    host.run(f"docker run -d --init --name botstack-prod-worker --label botstack.writer=true --entrypoint sleep "
+             f"{PG_IMAGE} infinity")
+    return db
+
+
+@pytest.fixture(scope="session")
+def backups(database: Database) -> Database:
+    """server/install-backups.sh run from a scripts directory like the one CopyToRemote makes."""
+    host = database.host
+    host.run("mkdir -p botstack/server")
+    for script in ("install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh"):
+        host.put(SERVER / script, f"botstack/server/{script}")
+    out = host.run(f"sudo bash botstack/server/install-backups.sh --container {database.container} "
+                   f"--db {database.db} --db-user {database.user} --retention-days 7").stdout
+    assert changes(out) > 0, out
+    return database
