@@ -114,6 +114,11 @@ def delete_remote_image(client, state: dict) -> None:
         client.api.remove_image(state["name"], force=bool(state.get("forceRemove")), noprune=True)
 
 
+def _has_buildx() -> bool:
+    probe = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
 def build_image(host: str, inputs: dict, program_dir: Path) -> tuple[str, dict]:
     """Native `Image`: build with the docker CLI (BuildKit), outputs as with skipPush."""
     typ = "docker:index/image:Image"
@@ -138,7 +143,9 @@ def build_image(host: str, inputs: dict, program_dir: Path) -> tuple[str, dict]:
     if build.get("target"):
         argv += ["--target", build["target"]]
     argv.append(str(ctx_path))
-    env = {**os.environ, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": host}
+    # The provider builds with BuildKit. The docker CLI needs the buildx plugin for that; without it
+    # (Debian has no package) the classic builder is used: same Dockerfile semantics for our images.
+    env = {**os.environ, "DOCKER_BUILDKIT": "1" if _has_buildx() else "0", "DOCKER_HOST": host}
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise DoubleError(f"Error building image {name}: {proc.stderr.strip()[-4000:]}")

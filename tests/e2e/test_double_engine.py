@@ -365,3 +365,39 @@ def test_docker_provider_over_ssh_runs_ssh_with_ssh_opts_and_pings_first(vds, mo
         run_program(prog, mocks=mocks)
     assert "docker: command not found" in capfd.readouterr().err
     assert not [a for a in mocks.actions() if a[1] == NETWORK]
+
+
+def test_image_build_and_remote_image(client, mocks, tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "Dockerfile").write_text(f'FROM {IMAGE}\nARG GREETING\nRUN echo "$GREETING" > /greeting\n')
+    tag = f"{PREFIX}img:test"
+
+    def prog():
+        built = pdocker.Image(
+            "img",
+            image_name=tag,
+            skip_push=True,
+            build=pdocker.DockerBuildArgs(context="img", args={"GREETING": "hi"}),
+        )
+        base = pdocker.RemoteImage("base", name=IMAGE, keep_locally=True)
+        pulumi.export("built", built.repo_digest)
+        pulumi.export("base", base.image_id)
+
+    try:
+        out = run_program(prog, mocks=mocks)
+        assert out["built"] == client.images.get(tag).id  # skipPush: repoDigest is the local image ID
+        assert out["base"] == client.images.get(IMAGE).id
+        assert client.containers.run(tag, ["cat", "/greeting"], remove=True).decode() == "hi\n"
+        mocks.destroy_all()
+        assert client.images.get(IMAGE)  # keepLocally: not removed
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(tag, force=True)
+
+
+def test_push_is_refused(mocks, tmp_path):
+    def prog():
+        pdocker.Image("p", image_name="registry.example/x:1", build=pdocker.DockerBuildArgs(context="."))
+
+    with pytest.raises(NotImplementedError, match="skipPush=false"):
+        run_program(prog, mocks=mocks)
