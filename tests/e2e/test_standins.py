@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 from docker.models.containers import Container
 
@@ -277,6 +278,15 @@ def test_caddy_serves_a_caddyfile(docker_scratch, net: str, tmp_path_factory):
     assert {"XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/config"} <= set(config["Env"])
     assert config["Cmd"] == ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
     assert re.match(r"v?2\.", ok(server, "caddy", "version"))
+
+
+def test_caddy_keeps_the_official_file_capability(docker_client: docker.DockerClient, real_parts):
+    """Like caddy:2, /usr/bin/caddy carries cap_net_bind_service: dropping ALL needs NET_BIND_SERVICE back."""
+    common = {"user": "10001:10001", "cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"]}
+    with pytest.raises(docker.errors.ContainerError, match="operation not permitted"):
+        docker_client.containers.run(CADDY_IMAGE, ["caddy", "version"], remove=True, **common)
+    out = docker_client.containers.run(CADDY_IMAGE, ["caddy", "version"], remove=True, cap_add=["NET_BIND_SERVICE"], **common)
+    assert re.match(rb"v?2\.", out)
 
 
 def test_python_standin_is_debian_python_3_11_with_venv_and_pip(docker_client: docker.DockerClient, real_parts):

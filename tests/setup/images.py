@@ -98,8 +98,12 @@ ALL_IMAGES = (DEBIAN_IMAGE, *RECIPES)
 
 
 def _client():  # type: ignore[no-untyped-def]
-    import docker  # the SDK is a test requirement; imported late so `engine` works without it
-
+    try:
+        import docker  # the SDK is a test requirement; imported late so `engine` works without it
+    except ImportError:
+        raise SetupError(
+            "the docker SDK for Python is missing: run with .venv/bin/python (make venv) or pip install -r requirements-test.txt"
+        ) from None
     return docker.from_env(timeout=900)
 
 
@@ -111,10 +115,11 @@ def _rel(path: Path) -> str:
 
 
 def _image_attrs(name: str) -> dict | None:
+    client = _client()
     import docker.errors
 
     try:
-        return _client().api.inspect_image(name)
+        return client.api.inspect_image(name)
     except docker.errors.ImageNotFound:
         return None
 
