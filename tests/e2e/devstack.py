@@ -1,0 +1,179 @@
+"""A dev stack run for real through the provider test double: config, the Bot API stand-in container,
+and helpers to talk to the running stack. Shared by the e2e tests and the benchmark (tests/bench)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import httpx
+
+from tests.double import RealMocks, run_program
+from tests.setup import APP_BUILD_ARGS, CADDY_IMAGE, POSTGRES_IMAGE, PYTHON_IMAGE, REDIS_IMAGE
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRAM = REPO / "__main__.py"
+STANDIN_SCRIPT = REPO / "tests" / "botapi_standin.py"
+BOT_TOKEN = "123456789:AAStandInStandInStandInStandInStand"
+APP_SERVICES = ("api", "worker", "bot")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_config(profile: str, web_port: int, **extra: Any) -> dict[str, str]:
+    """The test stack's config: stand-in images, offline builds, a local Bot API stand-in."""
+    config: dict[str, Any] = {
+        "profile": profile,
+        "ports": {"web": web_port},
+        "images": {
+            "postgres": POSTGRES_IMAGE,
+            "redis": REDIS_IMAGE,
+            "python": PYTHON_IMAGE,
+            "proxy": CADDY_IMAGE,
+            "buildArgs": {k: v for k, v in APP_BUILD_ARGS.items() if k not in ("PYTHON_IMAGE", "CADDY_IMAGE")},
+        },
+        "deployCheck": {"timeoutSeconds": 60},
+    }
+    if profile == "full":
+        config["botToken"] = BOT_TOKEN
+        config["telegramApiUrl"] = "http://telegram:8081"
+    config.update(extra)
+    return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+class BotApiContainer:
+    """The Bot API stand-in as a container on the stack's edge network (alias `telegram`), started as soon as
+    that network exists, so the bot finds it when the double creates the bot container."""
+
+    def __init__(self, client: docker.DockerClient, network: str, name: str) -> None:
+        self.client, self.network, self.name = client, network, name
+        self.port = free_port()
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._start_when_ready, daemon=True)
+        self.thread.start()
+
+    def _start_when_ready(self) -> None:
+        try:
+            deadline = time.monotonic() + 300
+            while not self.client.networks.list(names=[self.network]):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"network {self.network} never appeared")
+                time.sleep(0.2)
+            container = self.client.containers.create(
+                PYTHON_IMAGE,
+                ["python3", "/standin.py", "0.0.0.0", "8081"],
+                name=self.name,
+                volumes={str(STANDIN_SCRIPT): {"bind": "/standin.py", "mode": "ro"}},
+                ports={"8081/tcp": ("127.0.0.1", self.port)},
+                labels={"botstack.e2e": "1"},
+                user="65534:65534",
+            )
+            self.client.networks.get(self.network).connect(container, aliases=["telegram"])
+            container.start()
+        except Exception as exc:  # reported by sent()
+            self.error = exc
+
+    def sent(self) -> list[dict[str, Any]]:
+        if self.error:
+            raise self.error
+        return httpx.get(f"http://127.0.0.1:{self.port}/_sent", timeout=5).json()["sent"]
+
+    def remove(self) -> None:
+        self.thread.join(timeout=5)
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(self.name).remove(force=True)
+
+
+def remove_stack_leftovers(client: docker.DockerClient, stack: str) -> None:
+    """Remove what an earlier, interrupted run of this test stack may have left (containers, networks, volumes)."""
+    for container in client.containers.list(all=True, filters={"label": f"botstack.stack={stack}"}):
+        container.remove(force=True)
+    for network in client.networks.list(names=[f"botstack-{stack}-backend", f"botstack-{stack}-edge"]):
+        network.remove()
+    for volume in client.volumes.list(filters={"label": f"botstack.stack={stack}"}):
+        volume.remove(force=True)
+
+
+class DevStack:
+    """One test stack: its config, the double's state across runs, and helpers to talk to it."""
+
+    def __init__(self, client: docker.DockerClient, stack: str, profile: str) -> None:
+        self.client, self.stack, self.profile = client, stack, profile
+        self.web_port = free_port()
+        self.mocks = RealMocks(REPO)
+        self.outputs: dict[str, Any] = {}
+        self.apply_seconds = 0.0
+        self.bot_api: BotApiContainer | None = None
+
+    def start_bot_api(self) -> BotApiContainer:
+        """The Bot API stand-in for profile full, started once the stack's edge network exists."""
+        self.bot_api = BotApiContainer(self.client, f"botstack-{self.stack}-edge", f"botstack-e2e-{self.stack}-telegram")
+        return self.bot_api
+
+    def teardown(self) -> None:
+        """Destroy like `pulumi destroy` (retained volumes stay), then remove every leftover of this test stack."""
+        if self.bot_api is not None:
+            self.bot_api.remove()
+        self.mocks.destroy_all()
+        remove_stack_leftovers(self.client, self.stack)
+
+    def up(self, **extra: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        self.outputs = run_program(
+            PROGRAM, stack_config(self.profile, self.web_port, **extra), stack=self.stack, mocks=self.mocks
+        )
+        self.apply_seconds = time.monotonic() - started
+        return self.outputs
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def container(self, service: str) -> Any:
+        return self.client.containers.get(f"botstack-{self.stack}-{service}")
+
+    def token(self) -> str:
+        """An API token, minted inside the API container from its mounted secret (the test never sees the secret)."""
+        result = self.container("api").exec_run(["botstack-token", "e2e"], user="10001:10001")
+        assert result.exit_code == 0, result.output.decode()
+        return result.output.decode().strip()
+
+    def create_post(self, text: str) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}/api/posts", json={"text": text}, headers={"Authorization": f"Bearer {self.token()}"}, timeout=30
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def post(self, post_id: int) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/api/posts/{post_id}", timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def actions(self) -> list[tuple[str, str, str]]:
+        return [tuple(line) for line in self.mocks.log]  # type: ignore[misc]
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (httpx.HTTPError, AssertionError, KeyError) as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout} s; last: {last!r}")
