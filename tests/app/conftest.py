@@ -59,12 +59,13 @@ class Postgres:
         self.base = base
         self.data = base / "data"
         self.port = free_port()
-        user = pwd.getpwnam("postgres")
         base.mkdir(parents=True, exist_ok=True)
         pwfile = base / "pwfile"
         pwfile.write_text(PG_PASSWORD)
-        for path in (base, pwfile):
-            os.chown(path, user.pw_uid, user.pw_gid)
+        if os.geteuid() == 0:  # initdb refuses root: run PostgreSQL as the `postgres` OS user
+            user = pwd.getpwnam("postgres")
+            for path in (base, pwfile):
+                os.chown(path, user.pw_uid, user.pw_gid)
         self._as_postgres(
             [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=scram-sha-256",
              f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"],
@@ -78,7 +79,8 @@ class Postgres:
 
     @staticmethod
     def _as_postgres(argv: list[str]) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, timeout=60)
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=60)
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{self.port}/{db}"
@@ -190,8 +192,8 @@ class App:
         self.procs.append(proc)
         return proc
 
-    def start_api(self, **extra: str) -> tuple[subprocess.Popen, str]:
-        port = free_port()
+    def start_api(self, port: int | None = None, **extra: str) -> tuple[subprocess.Popen, str]:
+        port = port or free_port()
         proc = self.start("botstack_app.api:main", "api", HOST="127.0.0.1", PORT=str(port), **extra)
         base = f"http://127.0.0.1:{port}"
 
