@@ -232,7 +232,7 @@ def test_redis_answers_other_containers_without_password_as_999_read_only(docker
     assert ok(redis_client, "redis-cli", "-h", host, "config", "get", "dir") == "dir\n/data"
     assert ok(redis_client, "redis-cli", "-h", host, "set", "k", "v") == "OK"
     assert ok(redis_client, "redis-cli", "-h", host, "save") == "OK"  # writes /data on a read-only root
-    assert ok(server, "stat", "-c", "%u:%g", "/data/dump.rdb") == "999:999"
+    assert ok(server, "stat", "-c", "%u:%g %a", "/data/dump.rdb") == "999:999 600"
     assert re.search(r"^Uid:\s+999\s", ok(server, "cat", "/proc/1/status"), re.M)
 
 

@@ -4,7 +4,8 @@
 # - a first argument that starts with `-` or ends in `.conf` means `redis-server <args>`;
 # - as root it makes /data redis's and drops to uid 999; as any other user it runs as is;
 # - `protected-mode no` is the default (the official image compiles it so); a config file or an
-#   argument that sets protected-mode wins.
+#   argument that sets protected-mode wins;
+# - files it creates are private to its user (umask 0077 instead of the default 0022).
 set -euo pipefail
 
 if [[ "${1:-}" == -* || "${1:-}" == *.conf ]]; then
@@ -22,6 +23,9 @@ if [[ "${1:-}" == redis-server ]]; then
   done
   if [[ "$protected_mode_set" == false ]]; then
     set -- "$@" --protected-mode no
+  fi
+  if [[ "$(umask)" == 0022 ]]; then
+    umask 0077
   fi
   if [[ "$(id -u)" == 0 ]]; then
     find . \! -user redis -exec chown redis:redis '{}' +
