@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .common import CACHE_DIR, REPO_DIR, NotAvailable, SetupError, log_tail, say, setup_lock, step
 from .engine import ensure_engine
@@ -97,7 +98,7 @@ RECIPES: dict[str, Recipe] = {
 ALL_IMAGES = (DEBIAN_IMAGE, *RECIPES)
 
 
-def _client():  # type: ignore[no-untyped-def]
+def _client() -> Any:
     try:
         import docker  # the SDK is a test requirement; imported late so `engine` works without it
     except ImportError:
