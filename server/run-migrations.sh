@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run-migrations.sh - run `alembic upgrade head` as a one-off container of the backend image.
 #
-# usage: run-migrations.sh IMAGE NETWORK SECRETS_DIR
+# usage: [sudo] run-migrations.sh IMAGE NETWORK SECRETS_DIR
 #
+# Needs the docker group and read access to SECRETS_DIR (root on the VDS: /etc/botstack/secrets).
 # The container joins NETWORK (the backend network, where the database is `db`), runs as 10001:10001
 # with a read-only root filesystem and a tmpfs at /tmp, and reads the database URL from the single
 # file SECRETS_DIR/database_url, bind-mounted read-only (DATABASE_URL_FILE): no secret on a command
@@ -16,7 +17,11 @@ main() {
   [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
   (($# == 3)) || { usage >&2; exit 2; }
   local image=$1 network=$2 secrets=$3 rc=0
-  [[ -f $secrets/database_url ]] || die "$secrets/database_url missing (write-secrets.sh writes it)"
+  # a missing bind-mount source would be created by Docker as an empty directory: check first
+  if [[ ! -f $secrets/database_url ]]; then
+    [[ $(id -u) == 0 ]] || die "$secrets/database_url not visible to $(id -un): run with sudo (secrets are 0700 root)"
+    die "$secrets/database_url missing (write-secrets.sh writes it)"
+  fi
   docker network inspect "$network" >/dev/null 2>&1 || die "network $network does not exist"
   echo "run-migrations: alembic upgrade head with $image on $network"
   docker run --rm --network "$network" --user 10001:10001 --read-only --tmpfs /tmp \

@@ -31,6 +31,28 @@ class Provisioned:
     first: subprocess.CompletedProcess
     second: subprocess.CompletedProcess
     first_seconds: float
+    shipping: tuple[subprocess.Popen, subprocess.Popen] | None = None
+
+    def wait_for_image(self) -> None:
+        """Wait for the background `docker save PG_IMAGE | ssh docker load` started after provisioning."""
+        if self.shipping is None:
+            return
+        save, load = self.shipping
+        self.shipping = None
+        _, err = load.communicate(timeout=600)
+        assert save.wait(timeout=60) == 0 and load.returncode == 0, err.decode(errors="replace")
+
+
+def ship_image(host: VdsHost, image: str) -> tuple[subprocess.Popen, subprocess.Popen] | None:
+    """Start `docker save image | ssh host docker load` in the background (None: image not built)."""
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+        return None
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    load = subprocess.Popen([*host.ssh_argv(DEPLOY_USER), "docker load"], stdin=save.stdout,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert save.stdout is not None
+    save.stdout.close()
+    return save, load
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +68,7 @@ def vds_host() -> Iterator[VdsHost]:
 
 
 @pytest.fixture(scope="session")
-def provisioned(vds_host: VdsHost) -> Provisioned:
+def provisioned(vds_host: VdsHost) -> Iterator[Provisioned]:
     """server/provision.sh twice: as root (the bootstrap), then as the deploy user through sudo.
 
     The script travels as a file (like CopyToRemote), the public key on stdin; afterwards
@@ -56,10 +78,16 @@ def provisioned(vds_host: VdsHost) -> Provisioned:
     first = vds_host.run(f"bash /root/provision.sh --deploy-user {DEPLOY_USER} --authorized-key-file -",
                          user="root", input=vds_host.public_key + "\n")
     first_seconds = time.monotonic() - started
+    # Docker runs now: ship the database image in the background while the provisioning tests run
+    shipping = ship_image(vds_host, PG_IMAGE)
     vds_host.put(SERVER / "provision.sh", "provision.sh", user=DEPLOY_USER)
     second = vds_host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}", user=DEPLOY_USER)
     vds_host.user = DEPLOY_USER
-    return Provisioned(vds_host, first, second, first_seconds)
+    result = Provisioned(vds_host, first, second, first_seconds, shipping)
+    yield result
+    for proc in result.shipping or ():
+        proc.kill()
+        proc.wait()
 
 
 @dataclass
@@ -80,17 +108,16 @@ def database(provisioned: Provisioned) -> Database:
     """PostgreSQL (the stand-in image, shipped with `docker save | ssh docker load`) on the host's
     own Docker, with an alembic_version table and rows, plus a labelled writer container."""
     host = provisioned.host
-    if subprocess.run(["docker", "image", "inspect", PG_IMAGE], capture_output=True).returncode != 0:
+    provisioned.wait_for_image()
+    if host.run(f"docker image inspect {PG_IMAGE}", check=False).returncode != 0:
         try:
             from tests.setup import ensure_image
 
             ensure_image(PG_IMAGE)
         except Exception as exc:  # noqa: BLE001 - any setup failure means: cannot test backups here
             pytest.skip(f"{PG_IMAGE} not available ({exc}); run `python -m tests.setup all`")
-    save = subprocess.Popen(["docker", "save", PG_IMAGE], stdout=subprocess.PIPE)
-    load = subprocess.run([*host.ssh_argv(), "docker load"], stdin=save.stdout, capture_output=True)
-    save.stdout.close()
-    assert save.wait() == 0 and load.returncode == 0, load.stderr
+        provisioned.shipping = ship_image(host, PG_IMAGE)
+        provisioned.wait_for_image()
     host.run(f"docker run -d --name {PG_CONTAINER} --restart unless-stopped "
              f"-e POSTGRES_USER=botstack -e POSTGRES_PASSWORD=unused-here -e POSTGRES_DB=botstack {PG_IMAGE}")
     host.run(f"for i in $(seq 120); do docker exec {PG_CONTAINER} pg_isready -q -U botstack -d botstack "

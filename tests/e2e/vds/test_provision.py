@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 
 import pytest
 
 from tests.e2e.vds.conftest import DEPLOY_USER, PG_CONTAINER, Provisioned, changes
+from tests.e2e.vds.host import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -135,7 +137,12 @@ HTTP_SERVER = r"""
 use IO::Socket::INET;
 my $port = shift;
 my $s = IO::Socket::INET->new(LocalPort => $port, Listen => 5, ReuseAddr => 1) or die "listen: $!";
-while (my $c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\r\n\r\nhello from $port\n"; close $c; }
+while (my $c = $s->accept) {
+  my $req = <$c>;
+  if ($req =~ m{/fail}) { print $c "HTTP/1.0 503 Service Unavailable\r\n\r\n{\"database\":\"down\"}\n"; }
+  else { print $c "HTTP/1.0 200 OK\r\n\r\nhello from $port\n"; }
+  close $c;
+}
 """
 
 
@@ -161,9 +168,35 @@ def test_published_docker_ports_other_than_80_443_are_blocked(provisioned: Provi
                  " sleep 0.25; done; done")
         assert "hello from 80" in _http(host.published[80])
         assert _http(host.published[8080]).startswith("unreachable")
+        # server/deploy-check.sh through the same published ports, from the deploying machine
+        check = [str(REPO / "server" / "deploy-check.sh")]
+        good = subprocess.run([*check, f"http://127.0.0.1:{host.published[80]}/health", "10", "1"],
+                              capture_output=True, text=True)
+        assert good.returncode == 0 and "answered 200" in good.stdout, good.stderr
+        started = time.monotonic()
+        bad = subprocess.run([*check, f"http://127.0.0.1:{host.published[80]}/fail", "3", "1"],
+                             capture_output=True, text=True)
+        assert bad.returncode == 1 and time.monotonic() - started < 15
+        assert "last status: 503" in bad.stderr and '{"database":"down"}' in bad.stderr
     finally:
         host.run("docker rm -f fw-80 fw-8080", check=False)
 
 
 def database_image(host) -> str:
     return host.run(f"docker inspect -f '{{{{.Config.Image}}}}' {PG_CONTAINER}").stdout.strip()
+
+
+def test_invalid_sshd_config_is_rolled_back_and_nobody_is_locked_out(provisioned: Provisioned) -> None:
+    host = provisioned.host
+    host.put("server/provision.sh", "provision.sh")
+    host.run("sudo sh -c 'echo NoSuchOption yes > /etc/ssh/sshd_config.d/05-broken.conf && "
+             "mv /etc/ssh/sshd_config.d/10-botstack.conf /root/10-botstack.conf.saved'")
+    try:
+        out = host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}", check=False)
+        assert out.returncode != 0 and "rolled back /etc/ssh/sshd_config.d/10-botstack.conf" in out.stderr
+        assert host.run("sudo test -e /etc/ssh/sshd_config.d/10-botstack.conf", check=False).returncode == 1
+        assert host.run("whoami").stdout.strip() == DEPLOY_USER  # sshd was not reloaded with it
+    finally:
+        host.run("sudo sh -c 'rm -f /etc/ssh/sshd_config.d/05-broken.conf && "
+                 "mv /root/10-botstack.conf.saved /etc/ssh/sshd_config.d/10-botstack.conf'")
+    assert changes(host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}").stdout) == 0
