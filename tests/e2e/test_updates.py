@@ -1,0 +1,208 @@
+"""Updates without failed requests: the API replaced under load, the worker replaced mid-job.
+
+Both run botstack's real __main__.py through the provider test double (tests/e2e/devstack.py), whose
+container replacement is delete-then-create like pulumi-docker's: the old container is stopped with its
+`destroy_grace_seconds`, removed, and only then the new one is created. So these tests check the design
+that makes that safe: Caddy holds and retries `/api/*` requests while no API exists (proxy.lbTryDuration),
+the API drains on SIGTERM, and the worker finishes the job in hand before it exits.
+
+(`pulumi up` with nothing changed replacing nothing is test_dev_stack.test_nothing_changed_means_nothing_happens.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.bench.load import SteadyLoad
+from tests.e2e.devstack import DevStack, remove_stack_leftovers, wait_until
+
+pytestmark = pytest.mark.e2e
+
+STACK = "e2eupd"
+RELEASE_APP = "e2e-release"  # application_name of the psql session that tells the lock holder to commit (in SQL below)
+APPLIED: dict[str, dict[str, str]] = {}  # resource overrides applied so far (each test adds its own)
+
+
+@pytest.fixture(scope="module")
+def stack(real_parts, docker_client) -> Iterator[DevStack]:
+    dev = DevStack(docker_client, STACK, "full")
+    remove_stack_leftovers(docker_client, STACK)
+    dev.start_bot_api()
+    try:
+        dev.up()
+        print(f"\ne2e updates: dev stack 'full' applied and healthy in {dev.apply_seconds:.1f} s")
+        yield dev
+    finally:
+        dev.teardown()
+
+
+def apply(stack: DevStack, **resources: dict[str, str]) -> dict[str, set[str]]:
+    """`up` with these resource overrides on top of the earlier ones; returns what was not left unchanged."""
+    APPLIED.update(resources)
+    before = len(stack.mocks.log)
+    stack.up(resources=dict(APPLIED))
+    return changes_since(stack, before)
+
+
+def create_post_at(stack: DevStack, text: str, publish_at: datetime) -> dict:
+    response = httpx.post(
+        f"{stack.url}/api/posts",
+        json={"text": text, "publish_at": publish_at.isoformat()},
+        headers={"Authorization": f"Bearer {stack.token()}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def changes_since(stack: DevStack, before: int) -> dict[str, set[str]]:
+    """Resource name -> actions of every resource the last `up` did not leave unchanged."""
+    changes: dict[str, set[str]] = {}
+    for action, _, name in stack.actions()[before:]:
+        if action != "unchanged":
+            changes.setdefault(name, set()).add(action)
+    return changes
+
+
+# The deploy check is triggered by the IDs of the containers behind the web entrypoint: it re-runs (a
+# create-before-delete replacement: the new check runs, then the old one is deleted) when one is replaced.
+DEPLOY_CHECK_RERUN = {"deploy-check-http": {"replaced", "deleted"}}
+# A container is replaced like pulumi-docker does it: the old one is deleted first, then the new one created.
+CONTAINER_REPLACED = {"deleted", "replaced"}
+
+
+def psql(stack: DevStack, sql: str, app_name: str = "e2e", post_id: int | None = None) -> str:
+    """psql in the database container; `post_id` reaches the SQL as current_setting('e2e.post_id')."""
+    environment = {"PGAPPNAME": app_name}
+    if post_id is not None:
+        environment["PGOPTIONS"] = f"-c e2e.post_id={int(post_id)}"
+    result = stack.container("database").exec_run(
+        ["psql", "-U", "botstack", "-d", "botstack", "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+        user="999:999",
+        environment=environment,
+    )
+    assert result.exit_code == 0, result.output.decode()
+    return result.output.decode().strip()
+
+
+def redis_cli(stack: DevStack, *args: str) -> str:
+    """redis-cli in the cache container; the password goes from its secret file into REDISCLI_AUTH, never argv."""
+    quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in args)
+    result = stack.container("cache").exec_run(
+        ["sh", "-c", f'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli --raw -h 127.0.0.1 {quoted}']
+    )
+    assert result.exit_code == 0, result.output.decode()
+    return result.output.decode().strip()
+
+
+def in_flight(stack: DevStack) -> dict[str, int]:
+    """Worker id -> number of jobs in its processing list."""
+    workers = [w for w in redis_cli(stack, "SMEMBERS", "botstack:workers").split() if w]
+    return {w: int(redis_cli(stack, "LLEN", f"botstack:processing:{w}")) for w in workers}
+
+
+def test_replacing_the_api_under_load_fails_no_request(stack):
+    api_before = stack.container("api").id
+    with SteadyLoad(stack.url, threads=2, pause=0.02, max_requests=20_000, max_seconds=150) as load:
+        time.sleep(2)  # the baseline
+        load.mark()
+        started = time.monotonic()
+        # cpus is ForceNew in pulumi-docker: a replacement of the API container alone.
+        changes = apply(stack, api={"cpus": "0.6"})
+        replace_seconds = time.monotonic() - started
+        time.sleep(2)  # requests held by the proxy during the replacement come back
+    result = load.result
+    print(f"\ne2e updates: API replaced in {replace_seconds:.1f} s under load: {result.summary()}")
+    assert changes == {"api-container": CONTAINER_REPLACED, **DEPLOY_CHECK_RERUN}
+    assert stack.container("api").id != api_before
+    assert result.total > 50, result.summary()
+    during = [s for s in result.samples if s.started >= result.marked]
+    assert len(during) > 20, "the load must cover the replacement"
+    assert not result.failed, f"{result.summary()}\n{result.describe_failures()}"
+
+
+def test_replacing_the_worker_mid_job_completes_the_job_exactly_once(stack):
+    # A post due tomorrow: nobody queues it yet.
+    post = create_post_at(stack, "finished across a worker replacement", datetime.now(UTC) + timedelta(days=1))
+    post_id = int(post["id"])
+    old_worker = stack.container("worker")
+    old_hostname = old_worker.attrs["Config"]["Hostname"]
+
+    # A session makes the post due and keeps its row locked (uncommitted) until a session named RELEASE_APP
+    # appears: the worker that takes the job blocks on the row lock in publish_post - a job in flight.
+    holder_result: dict[str, object] = {}
+
+    def hold_the_row() -> None:
+        sql = (
+            "BEGIN; UPDATE posts SET publish_at = now() - interval '1 second' "
+            "WHERE id = current_setting('e2e.post_id')::int; "
+            "DO $$ DECLARE waited int := 0; BEGIN "
+            "WHILE NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'e2e-release') "
+            "AND waited < 900 LOOP PERFORM pg_sleep(0.1); waited := waited + 1; "
+            # pg_stat_activity is read once per transaction unless the snapshot is dropped
+            "PERFORM pg_stat_clear_snapshot(); END LOOP; END $$; COMMIT;"
+        )
+        holder_result["out"] = psql(stack, sql, app_name="e2e-holder", post_id=post_id)
+
+    holder = threading.Thread(target=hold_the_row, daemon=True)
+    holder.start()
+    wait_until(
+        lambda: psql(stack, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-holder'") == "1",
+        10,
+        "the row lock is held",
+    )
+    job = json.dumps({"type": "publish", "post_id": post_id, "id": f"e2e-{post_id}"})
+    redis_cli(stack, "LPUSH", "botstack:jobs", job)
+    wait_until(lambda: sum(in_flight(stack).values()) == 1, 15, "the worker took the job")
+
+    # Release the row lock only once the engine has sent the old worker its stop signal (a `kill` event with
+    # SIGTERM), a few seconds later. (The worker logs the signal only when its blocked query returns.)
+    signalled: list[str] = []
+
+    def release_after_sigterm() -> None:
+        now = int(time.time())
+        events = stack.client.events(
+            since=now - 1, until=now + 90, decode=True, filters={"container": old_worker.id, "event": "kill"}
+        )
+        for event in events:
+            signalled.append(event.get("Actor", {}).get("Attributes", {}).get("signal", "?"))
+            time.sleep(3)  # the job stays in flight for a while after the signal
+            break
+        psql(stack, "SELECT pg_sleep(2)", app_name=RELEASE_APP)
+
+    releaser = threading.Thread(target=release_after_sigterm, daemon=True)
+    releaser.start()
+    started = time.monotonic()
+    changes = apply(stack, worker={"cpus": "0.6"})
+    replace_seconds = time.monotonic() - started
+    releaser.join(timeout=30)
+    holder.join(timeout=30)
+    print(f"\ne2e updates: worker replaced mid-job in {replace_seconds:.1f} s (stop signal {signalled})")
+
+    assert changes == {"worker-container": CONTAINER_REPLACED, **DEPLOY_CHECK_RERUN}
+    assert stack.container("worker").id != old_worker.id
+    assert signalled and signalled[0] in ("15", "SIGTERM"), signalled
+    assert replace_seconds < 55, "the old worker was killed at the end of its grace period instead of finishing"
+    done = wait_until(lambda: (p := stack.post(post_id))["status"] == "published" and p, 60, "the post is published")
+    assert done["publish_count"] == 1
+    publications = psql(
+        stack, "SELECT published_by FROM publications WHERE post_id = current_setting('e2e.post_id')::int", post_id=post_id
+    ).splitlines()
+    assert len(publications) == 1, publications
+    # The old worker finished the job in hand within its grace period (not a re-delivery after a kill).
+    assert publications[0].startswith(f"worker:{old_hostname}-"), (publications, old_hostname)
+    wait_until(lambda: sum(in_flight(stack).values()) == 0, 15, "no job left in flight")
+    time.sleep(3)  # a second delivery (if any) would run now; it must find the post published
+    assert stack.post(post_id)["publish_count"] == 1
+
+
+def test_requests_through_the_entrypoint_still_work_after_the_updates(stack):
+    response = httpx.get(f"{stack.url}/api/health", timeout=10)
+    assert response.status_code == 200, response.text
