@@ -1,0 +1,149 @@
+"""`python -m tests.bench` (`make bench`): deploys and backups measured side by side, printed as one markdown table.
+
+Runs on the real Docker engine the e2e tests use (tests.setup makes it and the images); not part of `make test`.
+Needs Debian's docker-compose 1.29 for the baseline (`apt-get install -y docker-compose`). Loopback only;
+the load is bounded (2 threads, at most 20,000 requests and 240 s per update). Takes about 5-8 minutes.
+
+  --rows N      rows in the seeded database of the backup rows (default 1,000,000)
+  --only PART   run one part: updates | backup | images
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+
+from tests.bench.backup import BackupRun, run_backup
+from tests.bench.updates import (
+    BenchError,
+    UpdateRun,
+    backend_revisions,
+    compose_binary,
+    remove_backend_revisions,
+    run_botstack,
+    run_compose,
+)
+from tests.setup import BACKEND_IMAGE, WEB_IMAGE, ensure_all, image_sizes
+
+
+def machine() -> str:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    memory_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    docker_version = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    compose = subprocess.run(["docker-compose", "version", "--short"], capture_output=True, text=True, check=False)
+    return (
+        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {memory_kb / 1024 / 1024:.1f} GiB memory, "
+        f"{platform.system()} {platform.release()}, Docker Engine {docker_version}, "
+        f"docker-compose {compose.stdout.strip() or 'absent'}, Python {platform.python_version()}"
+    )
+
+
+def mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def failed(run: UpdateRun) -> str:
+    assert run.load is not None
+    return f"{len(run.load.failed)} of {run.load.total}"
+
+
+def worst_added(run: UpdateRun) -> str:
+    assert run.load is not None
+    return f"{run.load.worst_added:.2f} s (median before {run.load.baseline * 1000:.0f} ms)"
+
+
+def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupRun | None, sizes: dict[str, int]) -> str:
+    rows = ["| measurement | botstack | baseline (seeds) |", "| --- | --- | --- |"]
+    if botstack and compose:
+        rows += [
+            f"| failed requests during an API image update under steady load | {failed(botstack)} | {failed(compose)} |",
+            f"| worst added latency during that update | {worst_added(botstack)} | {worst_added(compose)} |",
+            f"| duration of the update command | {secs(botstack.update_seconds)} (`up`, new backend image) "
+            f"| {secs(compose.update_seconds)} (`docker-compose up -d`, new tag) |",
+            f"| apply to all healthy, dev `full` (images cached) | {secs(botstack.apply_seconds)} "
+            f"| {secs(compose.apply_seconds)} (db, cache, migrate, api, web) |",
+            f"| second apply, nothing changed | {secs(botstack.again_seconds)}, "
+            f"{len(botstack.again_changes)} resources changed | - |",
+        ]
+    if backup:
+        n = f"{backup.rows:,}"
+        rows += [
+            f"| backup of a {n}-row database ({mb(backup.database_bytes)} on disk): time "
+            f"| {secs(backup.project_seconds)} (server/backup.sh, `pg_dump -Fc` + check + sha256) "
+            f"| {secs(backup.plain_seconds)} (`pg_dump > file.sql`) |",
+            f"| backup size | {mb(backup.project_bytes)} | {mb(backup.plain_bytes)} |",
+            f"| restore time | {secs(backup.restore_j2_seconds)} (`pg_restore -j 2`), "
+            f"{secs(backup.restore_j1_seconds)} (`-j 1`) | {secs(backup.restore_sql_seconds)} (`psql -f`) |",
+        ]
+    for name in (BACKEND_IMAGE, WEB_IMAGE):
+        if name in sizes:
+            rows.append(f"| image size `{name}` | {mb(sizes[name])} | - |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("updates", "backup", "images"))
+    args = parser.parse_args(argv)
+    parts = {args.only} if args.only else {"updates", "backup", "images"}
+    started = time.monotonic()
+    command = "python -m tests.bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if "updates" in parts:
+        try:
+            compose_binary()
+        except BenchError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
+    ensure_all()
+    client = docker.from_env(timeout=300)
+    print(f"bench: machine: {machine()}", flush=True)
+    botstack = compose = None
+    backup = None
+    try:
+        if "updates" in parts:
+            _, v2 = backend_revisions(client)
+            print("bench: botstack dev stack 'full': apply, apply again, API image update under load ...", flush=True)
+            botstack = run_botstack(client, v2)
+            for note in botstack.notes:
+                print(f"bench: {note}", flush=True)
+            print(f"bench: botstack load: {botstack.load.summary() if botstack.load else '-'}", flush=True)
+            print("bench: docker compose baseline: up, API image update under load ...", flush=True)
+            compose = run_compose(client)
+            print(f"bench: compose load: {compose.load.summary() if compose.load else '-'}", flush=True)
+            if compose.load and compose.load.failed:
+                print(f"bench: compose failures (first ones):\n{compose.load.describe_failures(5)}", flush=True)
+        if "backup" in parts:
+            print(f"bench: backup and restore of a {args.rows:,}-row database ...", flush=True)
+            backup = run_backup(client, args.rows)
+    except (BenchError, RuntimeError) as exc:
+        print(f"bench: FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if "updates" in parts:
+            remove_backend_revisions(client)
+    sizes = image_sizes([BACKEND_IMAGE, WEB_IMAGE]) if "images" in parts else {}
+    print()
+    print(f"Command: `{command.strip()}` ({time.monotonic() - started:.0f} s)  ")
+    print(f"Machine: {machine()}")
+    print()
+    print(table(botstack, compose, backup, sizes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

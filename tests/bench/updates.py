@@ -1,0 +1,205 @@
+"""The deploy side of the benchmark: botstack's dev stack (through the provider test double) and the seeds'
+docker compose baseline, each applied, then updated to a new API image under the same steady load."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import httpx
+
+from tests.bench.load import LoadResult, SteadyLoad
+from tests.e2e.devstack import DevStack, free_port, remove_stack_leftovers, stack_config
+from tests.setup import BACKEND_IMAGE, CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE
+
+HERE = Path(__file__).resolve().parent
+COMPOSE_FILE = HERE / "compose.yml"
+COMPOSE_PROJECT = "botstack-bench-compose"
+BENCH_REPO = "botstack-bench/backend"
+BENCH_STACK = "bench"
+LOAD = {"threads": 2, "pause": 0.02, "max_requests": 20_000, "max_seconds": 240}
+SETTLE_SECONDS = 2.0  # load before the update (the latency baseline) and after it
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass
+class UpdateRun:
+    """One system's numbers: apply, apply again, and an API image update under load."""
+
+    apply_seconds: float = 0.0  # command start -> every container healthy
+    again_seconds: float | None = None
+    again_changes: list[str] = field(default_factory=list)
+    update_seconds: float = 0.0  # the update command's own duration
+    load: LoadResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def backend_revisions(client: docker.DockerClient) -> tuple[str, str]:
+    """Two tags of the backend image that differ only by a label: revision 1 and revision 2 of the 'release'."""
+    v1, v2 = f"{BENCH_REPO}:v1", f"{BENCH_REPO}:v2"
+    client.images.get(BACKEND_IMAGE).tag(BENCH_REPO, "v1")
+    dockerfile = f"FROM {v1}\nLABEL botstack.bench.revision=2\n".encode()
+    client.images.build(fileobj=io.BytesIO(dockerfile), tag=v2, rm=True, pull=False)
+    return v1, v2
+
+
+def remove_backend_revisions(client: docker.DockerClient) -> None:
+    for tag in ("v2", "v1"):
+        # still used by a container of an interrupted run: the next run retags it
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(f"{BENCH_REPO}:{tag}", noprune=False)
+
+
+def wait_healthy(client: docker.DockerClient, label: str, expected: int, timeout: float = 300) -> None:
+    """Until `expected` running containers with `label` exist and every one with a healthcheck is healthy."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        containers = client.containers.list(filters={"label": label})
+        states = {c.name: (c.attrs["State"].get("Health") or {}).get("Status", "running") for c in containers}
+        if len(states) >= expected and all(s in ("healthy", "running") for s in states.values()):
+            return
+        time.sleep(0.25)
+    raise BenchError(f"not all healthy within {timeout} s: {states}")
+
+
+def measured_update(url: str, update: Any) -> tuple[float, LoadResult]:
+    """Steady load on `url`; after SETTLE_SECONDS run `update()`; SETTLE_SECONDS more; the update's duration."""
+    with SteadyLoad(url, **LOAD) as load:
+        time.sleep(SETTLE_SECONDS)
+        load.mark()
+        started = time.monotonic()
+        update()
+        seconds = time.monotonic() - started
+        time.sleep(SETTLE_SECONDS)
+    return seconds, load.result
+
+
+# ---- botstack ------------------------------------------------------------------------------------------------
+
+
+def run_botstack(client: docker.DockerClient, new_image: str) -> UpdateRun:
+    run = UpdateRun()
+    stack = DevStack(client, BENCH_STACK, "full")
+    remove_stack_leftovers(client, BENCH_STACK)
+    stack.start_bot_api()
+    label = f"botstack.stack={BENCH_STACK}"
+    try:
+        started = time.monotonic()
+        stack.up()
+        wait_healthy(client, label, expected=6)
+        run.apply_seconds = time.monotonic() - started
+
+        before = len(stack.mocks.log)
+        started = time.monotonic()
+        stack.up()
+        wait_healthy(client, label, expected=6)
+        run.again_seconds = time.monotonic() - started
+        run.again_changes = [f"{a} {n}" for a, _, n in stack.actions()[before:] if a != "unchanged"]
+
+        images = json.loads(stack_config("full", stack.web_port)["botstack:images"])
+        images["backend"] = new_image
+        before = len(stack.mocks.log)
+        run.update_seconds, run.load = measured_update(stack.url, lambda: stack.up(images=images))
+        replaced = sorted({n for a, _, n in stack.actions()[before:] if a == "replaced" and n.endswith("-container")})
+        run.notes.append(f"botstack replaced: {', '.join(replaced)}")
+        return run
+    finally:
+        stack.teardown()
+
+
+# ---- docker compose (the seeds' baseline) --------------------------------------------------------------------
+
+
+def compose_binary() -> str:
+    found = shutil.which("docker-compose")
+    if not found:
+        raise BenchError(
+            "docker-compose is not installed; the baseline needs it: apt-get install -y docker-compose (Debian's 1.29)"
+        )
+    return found
+
+
+class ComposeBaseline:
+    def __init__(self, client: docker.DockerClient, workdir: Path) -> None:
+        self.client, self.workdir = client, workdir
+        self.binary = compose_binary()
+        self.port = free_port()
+        self.env_file = workdir / "compose.env"
+        self.values = {
+            "POSTGRES_IMAGE": POSTGRES_IMAGE,
+            "REDIS_IMAGE": REDIS_IMAGE,
+            "CADDY_IMAGE": CADDY_IMAGE,
+            "WEB_PORT": str(self.port),
+            "DB_PASSWORD": secrets.token_hex(16),
+            "JWT_SECRET": secrets.token_hex(32),
+        }
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def compose(self, *args: str, timeout: float = 300) -> None:
+        self.env_file.touch(mode=0o600)
+        command = [self.binary, "-p", COMPOSE_PROJECT, "-f", str(COMPOSE_FILE), "--env-file", str(self.env_file), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"docker-compose {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+
+    def set_tag(self, tag: str) -> None:
+        values = {**self.values, "API_TAG": tag}
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        self.env_file.chmod(0o600)
+
+    def down(self) -> None:
+        if self.env_file.exists():
+            self.compose("down", "-v", "--remove-orphans", "--timeout", "10")
+
+    def wait_api(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise BenchError(f"the compose baseline's API did not answer within {timeout} s")
+
+
+def run_compose(client: docker.DockerClient) -> UpdateRun:
+    run = UpdateRun()
+    with tempfile.TemporaryDirectory(prefix="botstack-bench-compose-") as tmp:
+        baseline = ComposeBaseline(client, Path(tmp))
+        baseline.set_tag("v1")
+        baseline.down()  # leftovers of an interrupted run
+        try:
+            started = time.monotonic()
+            baseline.compose("run", "--rm", "migrate")
+            baseline.compose("up", "-d")
+            wait_healthy(client, f"com.docker.compose.project={COMPOSE_PROJECT}", expected=4)
+            baseline.wait_api()
+            run.apply_seconds = time.monotonic() - started
+
+            def update() -> None:
+                baseline.set_tag("v2")
+                baseline.compose("up", "-d")
+
+            run.update_seconds, run.load = measured_update(baseline.url, update)
+            return run
+        finally:
+            baseline.down()
