@@ -47,7 +47,8 @@ class Server(pulumi.ComponentResource):
         private_key = pulumi.Output.secret(config.ssh_private_key.get_secret_value())
         public_key = public_key_of(config.ssh_private_key.get_secret_value())
         provision = SERVER_DIR / "provision.sh"
-        provision_args = ["--deploy-user", vds.user, "--authorized-key", public_key, "--ssh-port", str(vds.port)]
+        # No --ssh-port: the script keeps open the port sshd listens on, which behind NAT is not vds.port.
+        provision_args = ["--deploy-user", vds.user, "--authorized-key", public_key]
 
         bootstrap = command.remote.Command(
             f"{name}-bootstrap",

@@ -8,6 +8,7 @@
 # Runs as root (first run over SSH as root; later runs as the deploy user through `sudo`).
 # Inputs may also come from an env file (--env-file, or /etc/botstack/provision.env if present):
 #   DEPLOY_USER=deploy  AUTHORIZED_KEY="ssh-ed25519 AAAA..."  SSH_PORT=22  ROOT_LOGIN=no
+# SSH_PORT (the port the firewall keeps open) defaults to the one sshd listens on (`sshd -T`).
 # The authorized key is a PUBLIC key; no secret is taken by this script. `--authorized-key-file -`
 # reads the key from stdin.
 #
@@ -59,6 +60,13 @@ parse_args() {
   done
 }
 
+# The port sshd really listens on: behind NAT or port forwarding it differs from the one clients dial.
+sshd_port() {
+  local port
+  port=$(sshd -T 2>/dev/null | awk '$1 == "port" { print $2; exit }' || true)
+  echo "${port:-22}"
+}
+
 load_inputs() {
   local cli_user=$DEPLOY_USER cli_key=$AUTHORIZED_KEY cli_port=$SSH_PORT cli_root=$ROOT_LOGIN
   if [[ -z $ENV_FILE && -f /etc/botstack/provision.env ]]; then ENV_FILE=/etc/botstack/provision.env; fi
@@ -68,7 +76,7 @@ load_inputs() {
     source "$ENV_FILE"
   fi
   DEPLOY_USER=${cli_user:-${DEPLOY_USER:-deploy}}
-  SSH_PORT=${cli_port:-${SSH_PORT:-22}}
+  SSH_PORT=${cli_port:-${SSH_PORT:-$(sshd_port)}}
   ROOT_LOGIN=${cli_root:-${ROOT_LOGIN:-no}}
   AUTHORIZED_KEY=${cli_key:-${AUTHORIZED_KEY:-}}
   if [[ $KEY_FILE == - ]]; then AUTHORIZED_KEY=$(cat)

@@ -13,6 +13,7 @@ state, where the provisioning steps must be unchanged.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.e2e
 
 STACK = "e2eprod"
 DEPLOY_USER = "deploy"
+ALEMBIC_VERSION = "select version_num from alembic_version"
 IMAGES = (POSTGRES_IMAGE, REDIS_IMAGE, BACKEND_IMAGE, WEB_IMAGE)
 
 
@@ -130,7 +132,7 @@ def test_secrets_are_files_only_root_can_list(prod):
 
 def test_migrations_ran_once(prod):
     version = prod.vds(
-        f"docker exec botstack-{STACK}-database psql -U botstack -d botstack -Atc 'select version_num from alembic_version'"
+        f"docker exec botstack-{STACK}-database psql -U botstack -d botstack -Atc {shlex.quote(ALEMBIC_VERSION)}"
     )
     assert version.strip()
     created = [name for action, _, name in prod.mocks.actions() if action == "created"]
