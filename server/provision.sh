@@ -8,7 +8,8 @@
 # Runs as root (first run over SSH as root; later runs as the deploy user through `sudo`).
 # Inputs may also come from an env file (--env-file, or /etc/botstack/provision.env if present):
 #   DEPLOY_USER=deploy  AUTHORIZED_KEY="ssh-ed25519 AAAA..."  SSH_PORT=22  ROOT_LOGIN=no
-# SSH_PORT (the port the firewall keeps open) defaults to the one sshd listens on (`sshd -T`).
+# SSH_PORT (the port the firewall keeps open) is the one sshd listens on (`sshd -T`); a different
+# --ssh-port (e.g. the port dialled through NAT) only prints a warning, it never closes sshd's port.
 # The authorized key is a PUBLIC key; no secret is taken by this script. `--authorized-key-file -`
 # reads the key from stdin.
 #
@@ -84,6 +85,13 @@ load_inputs() {
   AUTHORIZED_KEY=$(printf '%s\n' "$AUTHORIZED_KEY" | grep -m1 -E '^(ssh-|ecdsa-|sk-)' || true)
   [[ $DEPLOY_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "invalid deploy user name: $DEPLOY_USER"
   [[ $SSH_PORT =~ ^[0-9]+$ ]] || die "invalid ssh port: $SSH_PORT"
+  local listening
+  listening=$(sshd_port)
+  if [[ $SSH_PORT != "$listening" ]]; then
+    # lock-out guard: the firewall sees the server's port, whatever port the client dialled
+    echo "warning: sshd listens on port $listening, not $SSH_PORT; the firewall keeps $listening open" >&2
+    SSH_PORT=$listening
+  fi
   [[ $ROOT_LOGIN == no || $ROOT_LOGIN == prohibit-password ]] || die "--root-login must be no or prohibit-password"
   if [[ -n $AUTHORIZED_KEY ]]; then
     ssh-keygen -l -f /dev/stdin <<<"$AUTHORIZED_KEY" >/dev/null 2>&1 || die "the authorized key is not a valid public key"

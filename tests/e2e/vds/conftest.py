@@ -16,6 +16,16 @@ SERVER = REPO / "server"
 DEPLOY_USER = "deploy"
 PG_CONTAINER = "botstack-prod-db"
 PG_IMAGE = "botstack-test/postgres:15"
+# what provision.sh puts into DOCKER-USER (Docker may append its own `-j RETURN` behind the DROP)
+DOCKER_USER_RULES = [
+    "-N DOCKER-USER",
+    "-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+    "-A DOCKER-USER -i docker0 -j RETURN",
+    "-A DOCKER-USER -i br-+ -j RETURN",
+    "-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 80 -j RETURN",
+    "-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 443 -j RETURN",
+    "-A DOCKER-USER -j DROP",
+]
 SUMMARY = re.compile(r"^botstack-provision: (\d+) changed$", re.M)
 
 

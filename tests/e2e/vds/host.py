@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -60,6 +61,11 @@ def ensure_vds_image() -> str:
     tag = image_tag()
     if _docker("image", "inspect", tag, check=False).returncode != 0:
         _docker("build", "-q", "-t", tag, str(IMAGE_DIR))
+        # drop tags of older recipes (an image still used by a container stays: rmi refuses)
+        old = _docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPO).stdout.decode().split()
+        for name in old:
+            if name != tag:
+                _docker("rmi", name, check=False)
     return tag
 
 
@@ -125,9 +131,21 @@ class VdsHost:
         return testinfra.get_host(f"ssh://{user or self.user}@{self.host}:{self.port}",
                                   ssh_config=str(self.ssh_config(user)))
 
+    def reboot(self, timeout: float = 120) -> None:
+        """Restart the container (systemd shuts down and boots again), like rebooting the VDS.
+
+        Docker may map new 127.0.0.1 ports; `port`, `published` and `known_hosts` follow them."""
+        _docker("restart", "-t", "30", self.container)
+        _wait_booted(self.container, timeout)
+        self.port = _mapped(self.container, 22)
+        self.published = {p: _mapped(self.container, p) for p in self.published}
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {self.host_key}\n")
+        _wait_ssh(self)
+
     def stop(self) -> None:
         _docker("rm", "-f", "-v", self.container, check=False)
         _docker("volume", "rm", "-f", self.volume, check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)  # the session's private key
 
 
 def _wait(what: str, probe, timeout: float) -> None:
@@ -139,6 +157,28 @@ def _wait(what: str, probe, timeout: float) -> None:
             return
         time.sleep(0.5)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s: {last}")
+
+
+def _mapped(container: str, port: int) -> int:
+    out = _docker("port", container, f"{port}/tcp").stdout.decode().split("\n")[0]
+    return int(out.rsplit(":", 1)[1])
+
+
+def _wait_booted(container: str, timeout: float) -> None:
+    def booted():
+        r = _docker("exec", container, "systemctl", "is-system-running", check=False)
+        state = r.stdout.decode().strip()
+        return state in ("running", "degraded"), state
+
+    _wait("systemd", booted, timeout)
+
+
+def _wait_ssh(host: VdsHost) -> None:
+    def ssh_ok():
+        r = host.run("true", check=False, timeout=15)
+        return r.returncode == 0, r.stderr
+
+    _wait("ssh login", ssh_ok, 30)
 
 
 def start_vds_host(publish: tuple[int, ...] = (), name: str | None = None, boot_timeout: float = 90) -> VdsHost:
@@ -159,13 +199,7 @@ def start_vds_host(publish: tuple[int, ...] = (), name: str | None = None, boot_
     try:
         _docker("run", "-d", "--name", container, "--hostname", "vds", *RUN_FLAGS,
                 "-v", f"{volume}:/var/lib/docker", "--label", "botstack.test=vds", *ports, image)
-
-        def booted():
-            r = _docker("exec", container, "systemctl", "is-system-running", check=False)
-            state = r.stdout.decode().strip()
-            return state in ("running", "degraded"), state
-
-        _wait("systemd", booted, boot_timeout)
+        _wait_booted(container, boot_timeout)
         _docker("exec", "-i", container, "sh", "-c",
                 "umask 077; mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys",
                 input=(public_key + "\n").encode())
@@ -178,26 +212,19 @@ def start_vds_host(publish: tuple[int, ...] = (), name: str | None = None, boot_
         key_fields = _docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.decode().split()
         host_key = " ".join(key_fields[:2])
 
-        def mapped(port: int) -> int:
-            out = _docker("port", container, f"{port}/tcp").stdout.decode().split("\n")[0]
-            return int(out.rsplit(":", 1)[1])
-
-        ssh_port = mapped(22)
+        ssh_port = _mapped(container, 22)
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{ssh_port} {host_key}\n")
         host = VdsHost(container=container, volume=volume, port=ssh_port, key_path=key_path,
                        public_key=public_key, host_key=host_key, known_hosts=known_hosts, workdir=workdir,
-                       published={p: mapped(p) for p in publish})
+                       published={p: _mapped(container, p) for p in publish})
 
-        def ssh_ok():
-            r = host.run("true", check=False, timeout=15)
-            return r.returncode == 0, r.stderr
-
-        _wait("ssh login", ssh_ok, 30)
+        _wait_ssh(host)
         return host
     except BaseException:
         _docker("rm", "-f", "-v", container, check=False)
         _docker("volume", "rm", "-f", volume, check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
         raise
 
 
