@@ -4,7 +4,7 @@ Runs on the real Docker engine the e2e tests use (tests.setup makes it and the i
 Needs Debian's docker-compose 1.29 for the baseline (`apt-get install -y docker-compose`). Loopback only;
 the load is bounded (2 threads, at most 20,000 requests and 240 s per update). Takes about 5-8 minutes.
 
-  --rows N      rows in the seeded database of the backup rows (default 1,000,000)
+  --rows N      rows in each of the two tables of the seeded database (default 1,000,000)
   --only PART   run one part: updates | backup | images
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import docker
 
-from tests.bench.backup import BackupRun, run_backup
+from tests.bench.backup import RESTORE_ROUNDS, BackupRun, run_backup
 from tests.bench.updates import (
     BenchError,
     UpdateRun,
@@ -72,9 +72,11 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
         rows += [
             f"| failed requests during an API image update under steady load | {failed(botstack)} | {failed(compose)} |",
             f"| worst added latency during that update | {worst_added(botstack)} | {worst_added(compose)} |",
-            f"| duration of the update command | {secs(botstack.update_seconds)} (`up`, new backend image) "
+            f"| duration of the update command | {secs(botstack.update_seconds)} (`up`, new backend image: "
+            f"migrations, api, worker, bot) "
             f"| {secs(compose.update_seconds)} (`docker-compose up -d`, new tag) |",
             f"| apply to all healthy, dev `full` (images cached) | {secs(botstack.apply_seconds)} "
+            f"(secrets, db, cache, migrations, api, worker, bot, web, deploy check) "
             f"| {secs(compose.apply_seconds)} (db, cache, migrate, api, web) |",
             f"| second apply, nothing changed | {secs(botstack.again_seconds)}, "
             f"{len(botstack.again_changes)} resources changed | - |",
@@ -82,11 +84,11 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
     if backup:
         n = f"{backup.rows:,}"
         rows += [
-            f"| backup of a {n}-row database ({mb(backup.database_bytes)} on disk): time "
+            f"| backup of a seeded database ({n} posts + {n} publications, {mb(backup.database_bytes)} on disk): time "
             f"| {secs(backup.project_seconds)} (server/backup.sh, `pg_dump -Fc` + check + sha256) "
             f"| {secs(backup.plain_seconds)} (`pg_dump > file.sql`) |",
             f"| backup size | {mb(backup.project_bytes)} | {mb(backup.plain_bytes)} |",
-            f"| restore time | {secs(backup.restore_j2_seconds)} (`pg_restore -j 2`), "
+            f"| restore time (best of {RESTORE_ROUNDS}) | {secs(backup.restore_j2_seconds)} (`pg_restore -j 2`), "
             f"{secs(backup.restore_j1_seconds)} (`-j 1`) | {secs(backup.restore_sql_seconds)} (`psql -f`) |",
         ]
     for name in (BACKEND_IMAGE, WEB_IMAGE):

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 BACKUP_SCRIPT = REPO / "server" / "backup.sh"
 CONTAINER = "botstack-bench-pg"
 DB, USER = "botstack", "botstack"
+RESTORE_ROUNDS = 2
 
 
 class BackupBenchError(RuntimeError):
@@ -96,7 +97,8 @@ def run_backup(client: docker.DockerClient, rows: int) -> BackupRun:
         backups.mkdir()
         try:
             pg = _start(client, share)
-            # rows of posts-like data: id, channel, ~64 bytes of text, a timestamp; with the indexes a real table has
+            # `rows` posts (id, channel, ~64 bytes of text, a timestamp) and `rows` publications referencing them,
+            # with the keys and indexes real tables have: two tables, so a parallel restore has work to share
             seed_seconds = _timed(
                 lambda: _psql(
                     pg,
@@ -104,7 +106,13 @@ def run_backup(client: docker.DockerClient, rows: int) -> BackupRun:
                     "md5(g::text) || md5((g * 7)::text) AS text, now() - g * interval '1 minute' AS publish_at "
                     "FROM generate_series(1, current_setting('bench.rows')::int) AS g; "
                     "ALTER TABLE bench_posts ADD PRIMARY KEY (id); CREATE INDEX ON bench_posts (publish_at); "
-                    "ANALYZE bench_posts;",
+                    "CREATE TABLE bench_publications AS SELECT g AS id, g AS post_id, 'worker:bench-' || (g % 7) "
+                    "AS published_by, now() - g * interval '1 minute' AS published_at "
+                    "FROM generate_series(1, current_setting('bench.rows')::int) AS g; "
+                    "ALTER TABLE bench_publications ADD PRIMARY KEY (id); "
+                    "CREATE UNIQUE INDEX ON bench_publications (post_id); "
+                    "ALTER TABLE bench_publications ADD FOREIGN KEY (post_id) REFERENCES bench_posts (id); "
+                    "ANALYZE;",
                     rows=rows,
                 )
             )
@@ -148,37 +156,31 @@ def run_backup(client: docker.DockerClient, rows: int) -> BackupRun:
             dump.chmod(0o644)  # the container's postgres user reads it for pg_restore
             in_container = f"/bench/backups/{dump.name}"
 
-            def restore(db: str, command: list[str]) -> float:
-                _psql(pg, f"CREATE DATABASE {db}")
-                seconds = _timed(_exec, pg, command, f"restore into {db}")
-                count = int(_psql(pg, "SELECT count(*) FROM bench_posts", db=db))
-                if count != rows:
-                    raise BackupBenchError(f"restore into {db}: {count} rows, expected {rows}")
+            def restore(command: list[str]) -> float:
+                # a fresh database each time, after a checkpoint, so no restore pays for the previous one's WAL
+                _psql(pg, "DROP DATABASE IF EXISTS restore_target")
+                _psql(pg, "CREATE DATABASE restore_target")
+                _psql(pg, "CHECKPOINT")
+                seconds = _timed(_exec, pg, [*command, "-d", "restore_target"], f"{command[0]} restore")
+                counts = _psql(
+                    pg,
+                    "SELECT (SELECT count(*) FROM bench_posts) || ' ' || (SELECT count(*) FROM bench_publications)",
+                    db="restore_target",
+                )
+                if counts != f"{rows} {rows}":
+                    raise BackupBenchError(f"{' '.join(command)}: {counts} rows restored, expected {rows} in each table")
                 return seconds
 
-            restore_j2 = restore(
-                "restore_j2", ["pg_restore", "-U", USER, "-d", "restore_j2", "-j", "2", "--exit-on-error", in_container]
-            )
-            restore_j1 = restore(
-                "restore_j1", ["pg_restore", "-U", USER, "-d", "restore_j1", "-j", "1", "--exit-on-error", in_container]
-            )
-            restore_sql = restore(
-                "restore_sql",
-                [
-                    "psql",
-                    "-U",
-                    USER,
-                    "-d",
-                    "restore_sql",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-o",
-                    "/dev/null",
-                    "-f",
-                    "/bench/plain.sql",
-                ],
-            )
+            methods = {
+                "j2": ["pg_restore", "-U", USER, "-j", "2", "--exit-on-error", in_container],
+                "j1": ["pg_restore", "-U", USER, "-j", "1", "--exit-on-error", in_container],
+                "sql": ["psql", "-U", USER, "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", "-f", "/bench/plain.sql"],
+            }
+            best: dict[str, float] = {}
+            for _ in range(RESTORE_ROUNDS):  # interleaved rounds, best of each: other load on the machine evens out
+                for method, command in methods.items():
+                    best[method] = min(best.get(method, float("inf")), restore(command))
+            restore_j2, restore_j1, restore_sql = best["j2"], best["j1"], best["sql"]
             return BackupRun(
                 rows=rows,
                 seed_seconds=seed_seconds,
