@@ -328,7 +328,12 @@ def _mkdir_all(sftp, path: str) -> None:
     if not path or _is_dir(sftp, path):
         return
     _mkdir_all(sftp, os.path.dirname(path.rstrip("/")))
-    sftp.mkdir(path)  # no mode: server default under its umask
+    try:
+        sftp.mkdir(path)  # no mode: server default under its umask
+    except OSError:
+        # Like Go's sftp MkdirAll: a directory that exists by now (made by a concurrent copy) is fine.
+        if not _is_dir(sftp, path):
+            raise
 
 
 def _put(sftp, local: Path, dest: str) -> None:

@@ -339,8 +339,17 @@ def test_copy_to_remote_string_and_file(vds, mocks, tmp_path):
     src.chmod(0o755)
 
     def prog():
-        command.remote.CopyToRemote("s", connection=_conn(vds), source=pulumi.StringAsset("abc"), remote_path="/tmp/dbl/a/s.txt")
-        command.remote.CopyToRemote("f", connection=_conn(vds), source=pulumi.FileAsset(str(src)), remote_path="/tmp/dbl")
+        s = command.remote.CopyToRemote(
+            "s", connection=_conn(vds), source=pulumi.StringAsset("abc"), remote_path="/tmp/dbl/a/s.txt"
+        )
+        # After "s": /tmp/dbl must exist as a directory for the file to land inside it (else it becomes /tmp/dbl).
+        command.remote.CopyToRemote(
+            "f",
+            connection=_conn(vds),
+            source=pulumi.FileAsset(str(src)),
+            remote_path="/tmp/dbl",
+            opts=pulumi.ResourceOptions(depends_on=[s]),
+        )
 
     run_program(prog, mocks=mocks)
     assert vds.run("cat /tmp/dbl/a/s.txt").stdout.strip() == b"abc" or vds.run("cat /tmp/dbl/a/s.txt").stdout.strip() == "abc"
