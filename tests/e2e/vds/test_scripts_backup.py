@@ -176,3 +176,23 @@ def test_encrypted_backup_to_a_public_key(backups: Database) -> None:
         assert not [f for f in listing(backups) if f.endswith(".dump") and f.startswith(name[:-9])]
     finally:
         host.run("sudo sed -i 's/^AGE_RECIPIENT=.*/AGE_RECIPIENT=/' /etc/botstack/backup.env && sudo rm -rf /root/offsite")
+
+
+def test_offsite_copy_with_rclone(backups: Database) -> None:
+    """RCLONE_REMOTE set: install-backups installs rclone, backup.sh copies dump + checksum there
+    (a `local` remote standing in for S3 & co.; credentials live in root's rclone.conf)."""
+    host = backups.host
+    install = (f"sudo bash botstack/server/install-backups.sh --container {backups.container} --db {backups.db} "
+               f"--db-user {backups.user} --retention-days 7")
+    out = host.run(f"{install} --rclone-remote offsite:/srv/offsite").stdout
+    assert "changed: /etc/botstack/backup.env" in out
+    host.run("sudo sh -c 'mkdir -p -m 700 /root/.config/rclone && printf \"[offsite]\\ntype = local\\n\" "
+             "> /root/.config/rclone/rclone.conf && chmod 600 /root/.config/rclone/rclone.conf'")
+    try:
+        out = backup(backups).stdout
+        name = latest(backups)
+        assert f"copied {name} to offsite:/srv/offsite" in out
+        host.run(f"sudo sh -c 'cd /srv/offsite && sha256sum -c {name}.sha256'")
+    finally:
+        host.run(f"{install}")
+        host.run("sudo rm -rf /root/.config/rclone /srv/offsite")
