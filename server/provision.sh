@@ -270,7 +270,7 @@ ensure_sshd() {
     die "sshd -t rejected the new config; rolled back $dest"
   fi
   [[ -z $backup ]] || rm -f "$backup"
-  systemctl reload "$(ssh_service)"
+  systemctl try-reload-or-restart "$(ssh_service)"  # socket-activated sshd (Ubuntu 24.04) may be idle
   wait_for_sshd
   changed "$dest written, sshd reloaded"
 }

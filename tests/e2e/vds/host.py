@@ -9,10 +9,10 @@ a tag derived from the Dockerfile directory's content and the base image id.
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -35,10 +35,10 @@ def _docker(*args: str, check: bool = True, input: bytes | None = None) -> subpr
 
 def _ensure_base_image() -> None:
     try:
-        from tests.setup import ensure_image  # type: ignore[attr-defined]
-    except ImportError:
-        ensure_image = None
-    if ensure_image is not None:
+        from tests.setup import ensure_image
+    except ImportError:  # tests/setup not there: only check
+        pass
+    else:
         ensure_image(BASE_IMAGE)
         return
     if _docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
@@ -231,4 +231,4 @@ def start_vds_host(publish: tuple[int, ...] = (), name: str | None = None, boot_
 if __name__ == "__main__":  # manual use: python -m tests.e2e.vds.host -> prints how to connect
     h = start_vds_host(publish=(80, 8080))
     print(" ".join(h.ssh_argv()), "# container", h.container, "published", h.published)
-    print("stop with: docker rm -f -v", h.container, "&& docker volume rm", h.volume, file=os.sys.stderr)
+    print("stop with: docker rm -f -v", h.container, "&& docker volume rm", h.volume, file=sys.stderr)
