@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             if compose.load and compose.load.failed:
                 print(f"bench: compose failures (first ones):\n{compose.load.describe_failures(5)}", flush=True)
         if "backup" in parts:
-            print(f"bench: backup and restore of a {args.rows:,}-row database ...", flush=True)
+            print(f"bench: backup and restore of a database of 2 x {args.rows:,} rows ...", flush=True)
             backup = run_backup(client, args.rows)
     except (BenchError, RuntimeError) as exc:
         print(f"bench: FAILED: {exc}", file=sys.stderr)
