@@ -184,6 +184,7 @@ def test_replacing_the_worker_mid_job_completes_the_job_exactly_once(stack):
     replace_seconds = time.monotonic() - started
     releaser.join(timeout=30)
     holder.join(timeout=30)
+    assert "UPDATE 1" in str(holder_result.get("out")), holder_result  # the post was made due under the lock
     print(f"\ne2e updates: worker replaced mid-job in {replace_seconds:.1f} s (stop signal {signalled})")
 
     assert changes == {"worker-container": CONTAINER_REPLACED, **DEPLOY_CHECK_RERUN}
