@@ -74,6 +74,8 @@ retention() {
     log "retention: deleted ${f##*/} (older than $RETENTION_DAYS days)"
   done < <(find "$BACKUP_DIR" -maxdepth 1 -type f \
              \( -name '*.dump' -o -name '*.dump.age' -o -name '*.sha256' \) -mmin "+$minutes" -print0)
+  # leftovers of a run killed hard (SIGKILL, power loss) before its trap ran
+  find "$BACKUP_DIR" -maxdepth 1 -type f -name '.*.partial*' -mmin +1440 -delete
 }
 
 offsite() {

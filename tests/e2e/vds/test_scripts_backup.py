@@ -120,7 +120,8 @@ def test_retention_deletes_exactly_what_is_older_than_the_limit(backups: Databas
     now = int(time.time())
     files = {"botstack-old.dump": now - limit - 300, "botstack-old.dump.sha256": now - limit - 300,
              "botstack-young.dump": now - limit + 300, "botstack-young.dump.sha256": now - limit + 300,
-             "unrelated.txt": now - limit - 86400}
+             "unrelated.txt": now - limit - 86400,
+             ".botstack-killed.dump.partial": now - 86400 - 300, ".botstack-running.dump.partial": now - 600}
     for name, mtime in files.items():
         host.run(f"sudo sh -c 'echo x > {DIR}/{name} && touch -d @{mtime} {DIR}/{name}'")
     try:
@@ -129,8 +130,10 @@ def test_retention_deletes_exactly_what_is_older_than_the_limit(backups: Databas
         assert "botstack-old.dump" not in left and "botstack-old.dump.sha256" not in left
         assert {"botstack-young.dump", "botstack-young.dump.sha256", "unrelated.txt"} <= set(left)
         assert "retention: deleted botstack-old.dump " in out
+        assert ".botstack-killed.dump.partial" not in left and ".botstack-running.dump.partial" in left
     finally:
-        host.run(f"sudo rm -f {DIR}/botstack-young.dump {DIR}/botstack-young.dump.sha256 {DIR}/unrelated.txt")
+        host.run(f"sudo rm -f {DIR}/botstack-young.dump {DIR}/botstack-young.dump.sha256 {DIR}/unrelated.txt "
+                 f"{DIR}/.botstack-running.dump.partial")
 
 
 def test_overlapping_run_is_refused(backups: Database) -> None:
