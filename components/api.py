@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.app_service import API_PORT, AppServiceArgs, app_container_spec
-from components.container import NetworkAttachment, container_options, hardened_container_args
+from components.container import NetworkAttachment, hardened_container
 
 # uvicorn finishes in-flight requests on SIGTERM; the provider would kill it at once without a grace period.
 GRACE_SECONDS = 30
@@ -29,9 +29,7 @@ class ApiService(pulumi.ComponentResource):
             networks=[NetworkAttachment(args.backend_network, ["api"]), NetworkAttachment(args.edge_network, ["api"])],
             grace_seconds=GRACE_SECONDS,
         )
-        self.container = docker.Container(
-            f"{name}-container", hardened_container_args(spec, args.naming), opts=container_options(self, args.depends_on)
-        )
+        self.container = hardened_container(name, spec, args.naming, self, args.depends_on)
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.internal_url = f"http://api:{API_PORT}"
         self.register_outputs({"containerName": self.container_name, "internalUrl": self.internal_url})

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.app_service import API_PORT, AppServiceArgs, app_container_spec
-from components.container import NetworkAttachment, container_options, hardened_container_args
+from components.container import NetworkAttachment, hardened_container
 
 GRACE_SECONDS = 15  # long polling returns within seconds of SIGTERM
 
@@ -29,8 +29,6 @@ class BotService(pulumi.ComponentResource):
             grace_seconds=GRACE_SECONDS,
             extra_envs={"TELEGRAM_API_URL": args.config.telegram_api_url, "API_URL": f"http://api:{API_PORT}"},
         )
-        self.container = docker.Container(
-            f"{name}-container", hardened_container_args(spec, args.naming), opts=container_options(self, args.depends_on)
-        )
+        self.container = hardened_container(name, spec, args.naming, self, args.depends_on)
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.register_outputs({"containerName": self.container_name})

@@ -14,11 +14,10 @@ from components.container import (
     Healthcheck,
     NetworkAttachment,
     PublishedPort,
-    container_options,
-    hardened_container_args,
+    data_volume,
+    hardened_container,
     secret_path,
 )
-from components.database import data_volume_options
 from components.naming import Naming
 from components.secrets import CACHE_PORT
 
@@ -46,12 +45,7 @@ class Cache(pulumi.ComponentResource):
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Cache", name, None, opts)
         config, naming = args.config, args.naming
-        volume = docker.Volume(
-            f"{name}-data",
-            name=naming.volume("cache"),
-            labels=[docker.VolumeLabelArgs(label="botstack.stack", value=naming.stack)],
-            opts=data_volume_options(self, config),
-        )
+        volume = data_volume(name, "cache", naming, self, protect=config.is_remote)
         ping = f'REDISCLI_AUTH="$(cat {secret_path("redis_password")})" redis-cli -h 127.0.0.1 ping | grep -q PONG'
         spec = ContainerSpec(
             service="cache",
@@ -69,9 +63,7 @@ class Cache(pulumi.ComponentResource):
             grace_seconds=GRACE_SECONDS,
             secrets_revision=args.secrets_revision,
         )
-        self.container = docker.Container(
-            f"{name}-container", hardened_container_args(spec, naming), opts=container_options(self, [volume])
-        )
+        self.container = hardened_container(name, spec, naming, self, [volume])
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.volume_name = cast(pulumi.Output[str], volume.name)
         self.register_outputs({"containerName": self.container_name, "volumeName": self.volume_name})

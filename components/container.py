@@ -145,3 +145,23 @@ def hardened_container_args(spec: ContainerSpec, naming: Naming) -> docker.Conta
 def container_options(parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
     """Options of every service container: parented, replaced when a recorded-only input changes."""
     return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), replace_on_changes=list(REPLACE_ON_CHANGES))
+
+
+def hardened_container(
+    name: str, spec: ContainerSpec, naming: Naming, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()
+) -> docker.Container:
+    """A component's service container, `<component>-container`, with the shared defaults and options."""
+    return docker.Container(
+        f"{name}-container", hardened_container_args(spec, naming), opts=container_options(parent, depends_on)
+    )
+
+
+def data_volume(name: str, service: str, naming: Naming, parent: pulumi.Resource, protect: bool) -> docker.Volume:
+    """A service's named data volume, `<component>-data`. It outlives `destroy` everywhere (retain_on_delete)
+    and, with `protect` (prod), cannot be deleted by it at all."""
+    return docker.Volume(
+        f"{name}-data",
+        name=naming.volume(service),
+        labels=[docker.VolumeLabelArgs(label="botstack.stack", value=naming.stack)],
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=protect),
+    )

@@ -15,8 +15,8 @@ from components.container import (
     Healthcheck,
     NetworkAttachment,
     PublishedPort,
-    container_options,
-    hardened_container_args,
+    data_volume,
+    hardened_container,
     secret_path,
 )
 from components.naming import Naming
@@ -47,12 +47,7 @@ class Database(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Database", name, None, opts)
         config, naming = args.config, args.naming
-        volume = docker.Volume(
-            f"{name}-data",
-            name=naming.volume("database"),
-            labels=[docker.VolumeLabelArgs(label="botstack.stack", value=naming.stack)],
-            opts=data_volume_options(self, config),
-        )
+        volume = data_volume(name, "database", naming, self, protect=config.is_remote)
         db = config.database
         spec = ContainerSpec(
             service="database",
@@ -77,17 +72,10 @@ class Database(pulumi.ComponentResource):
             grace_seconds=GRACE_SECONDS,
             secrets_revision=args.secrets_revision,
         )
-        self.container = docker.Container(
-            f"{name}-container", hardened_container_args(spec, naming), opts=container_options(self, [volume])
-        )
+        self.container = hardened_container(name, spec, naming, self, [volume])
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.volume_name = cast(pulumi.Output[str], volume.name)
         self.internal_url = pulumi.Output.secret(args.database_url)
         self.register_outputs(
             {"containerName": self.container_name, "volumeName": self.volume_name, "internalUrl": self.internal_url}
         )
-
-
-def data_volume_options(parent: pulumi.Resource, config: StackConfig) -> pulumi.ResourceOptions:
-    """Data volumes outlive `destroy` everywhere; in prod they are also protected from it."""
-    return pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=config.is_remote)

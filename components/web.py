@@ -21,10 +21,9 @@ from components.container import (
     Healthcheck,
     NetworkAttachment,
     PublishedPort,
-    container_options,
-    hardened_container_args,
+    data_volume,
+    hardened_container,
 )
-from components.database import data_volume_options
 from components.naming import Naming
 
 HTTP_PORT = 80
@@ -50,12 +49,7 @@ class WebFrontend(pulumi.ComponentResource):
         super().__init__("botstack:components:WebFrontend", name, None, opts)
         config, naming = args.config, args.naming
         # Certificates and ACME account: kept across replacements so renewals don't hit rate limits.
-        volume = docker.Volume(
-            f"{name}-data",
-            name=naming.volume("web"),
-            labels=[docker.VolumeLabelArgs(label="botstack.stack", value=naming.stack)],
-            opts=data_volume_options(self, config),
-        )
+        volume = data_volume(name, "web", naming, self, protect=config.is_remote)
         spec = ContainerSpec(
             service="web",
             role="web",
@@ -71,9 +65,7 @@ class WebFrontend(pulumi.ComponentResource):
             logging=config.logging,
             grace_seconds=GRACE_SECONDS,
         )
-        self.container = docker.Container(
-            f"{name}-container", hardened_container_args(spec, naming), opts=container_options(self, [volume, *args.depends_on])
-        )
+        self.container = hardened_container(name, spec, naming, self, [volume, *args.depends_on])
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.public_url = public_url(config)
         self.register_outputs({"containerName": self.container_name, "publicUrl": self.public_url})

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.app_service import AppServiceArgs, app_container_spec
-from components.container import NetworkAttachment, container_options, hardened_container_args
+from components.container import NetworkAttachment, hardened_container
 
 # On SIGTERM the worker finishes the job in hand; unfinished jobs go back to the queue.
 GRACE_SECONDS = 60
@@ -28,8 +28,6 @@ class WorkerService(pulumi.ComponentResource):
             networks=[NetworkAttachment(args.backend_network, ["worker"])],
             grace_seconds=GRACE_SECONDS,
         )
-        self.container = docker.Container(
-            f"{name}-container", hardened_container_args(spec, args.naming), opts=container_options(self, args.depends_on)
-        )
+        self.container = hardened_container(name, spec, args.naming, self, args.depends_on)
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.register_outputs({"containerName": self.container_name})
