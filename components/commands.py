@@ -42,6 +42,11 @@ def script_command(target: Target, script: str, *args: str | int) -> str:
     return shlex.join(words)
 
 
+def docker_exec_command(container: str, argv: Sequence[str]) -> str:
+    """`docker exec -i <container> <argv...>` on the target host (the deploy user is in the docker group)."""
+    return shlex.join(["docker", "exec", "-i", container, *argv])
+
+
 def stdin_script_command(script: str, args: Sequence[str], *, sudo: bool) -> str:
     """Run a script that arrives on stdin, from a private temp file (`bash -s` would let the script's own
     commands, apt-get for one, read the rest of it as their input)."""

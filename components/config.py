@@ -255,10 +255,16 @@ DEFAULT_RESOURCES: dict[str, ServiceResources] = {
 SECRET_KEYS = ("sshPrivateKey", "dbPassword", "redisPassword", "jwtSecret", "botToken")
 
 
-def _secret_min_length(minimum: int) -> AfterValidator:
+def _secret_rules(minimum: int, url_safe: bool = False) -> AfterValidator:
     def check(value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < minimum:
+        if value is None:
+            return value
+        secret = value.get_secret_value()
+        if len(secret) < minimum:
             raise ValueError(f"must be at least {minimum} characters")
+        if url_safe and not re.fullmatch(r"[A-Za-z0-9._~-]+", secret):
+            # It goes into connection URLs and config files as it is.
+            raise ValueError("may only contain letters, digits and . _ ~ -")
         return value
 
     return AfterValidator(check)
@@ -279,13 +285,13 @@ class StackConfig(BaseSettings):
     domain: str | None = Field(None, description="Public domain; when set, web serves HTTPS for it with automatic certificates.")
     acme_email: str | None = Field(None, description="E-mail for the ACME account of `domain`.")
     images: ImagesConfig = Field(default_factory=ImagesConfig, description="Image sources (see ImagesConfig).")
-    db_password: Annotated[SecretStr | None, _secret_min_length(12)] = Field(
+    db_password: Annotated[SecretStr | None, _secret_rules(12, url_safe=True)] = Field(
         None, description="Secret. PostgreSQL password; generated (pulumi-random) when unset."
     )
-    redis_password: Annotated[SecretStr | None, _secret_min_length(12)] = Field(
+    redis_password: Annotated[SecretStr | None, _secret_rules(12, url_safe=True)] = Field(
         None, description="Secret. Redis password; generated when unset."
     )
-    jwt_secret: Annotated[SecretStr | None, _secret_min_length(32)] = Field(
+    jwt_secret: Annotated[SecretStr | None, _secret_rules(32)] = Field(
         None, description="Secret. The API's JWT signing key; generated when unset."
     )
     bot_token: SecretStr | None = Field(None, description="Secret. Telegram bot token; required by profile `full`.")

@@ -8,6 +8,7 @@ from typing import cast
 import pulumi
 import pulumi_docker as docker
 
+from components.commands import Target, docker_exec_command, host_command
 from components.config import StackConfig
 from components.container import (
     DEFAULT_TMPFS,
@@ -36,6 +37,8 @@ class DatabaseArgs:
     password_file: pulumi.Input[str]
     database_url: pulumi.Input[str]
     secrets_revision: pulumi.Input[str]
+    password: pulumi.Input[str]
+    target: Target  # the host that runs the containers (for `docker exec`)
 
 
 class Database(pulumi.ComponentResource):
@@ -74,8 +77,28 @@ class Database(pulumi.ComponentResource):
         )
         self.container = hardened_container(name, spec, naming, self, [volume])
         self.container_name = cast(pulumi.Output[str], self.container.name)
+        # PostgreSQL reads POSTGRES_PASSWORD_FILE only when it initialises an empty data directory: a rotated
+        # password must be set on the role itself, or the app services (which depend on this component) lock out.
+        # Over the container's local socket (trusted, like the official image), the SQL on stdin (a secret).
+        host_command(
+            f"{name}-role-password",
+            args.target,
+            docker_exec_command(
+                naming.container("database"), ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", db.user, "-d", db.name]
+            ),
+            stdin=pulumi.Output.secret(pulumi.Output.from_input(args.password).apply(lambda pw: alter_role_sql(db.user, pw))),
+            triggers=[args.password],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+        )
         self.volume_name = cast(pulumi.Output[str], volume.name)
         self.internal_url = pulumi.Output.secret(args.database_url)
         self.register_outputs(
             {"containerName": self.container_name, "volumeName": self.volume_name, "internalUrl": self.internal_url}
         )
+
+
+def alter_role_sql(role: str, password: str) -> str:
+    """SQL that sets a role's password (identifier and literal quoted; PostgreSQL hashes it with scram)."""
+    quoted_role = '"' + role.replace('"', '""') + '"'
+    quoted_password = "'" + password.replace("'", "''") + "'"
+    return f"ALTER ROLE {quoted_role} WITH PASSWORD {quoted_password};\n"

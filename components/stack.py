@@ -79,7 +79,15 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     database = Database(
         "database",
         DatabaseArgs(
-            config, naming, images.postgres, network.backend, paths["db_password"], secrets.database_url, secrets.revision
+            config,
+            naming,
+            images.postgres,
+            network.backend,
+            paths["db_password"],
+            secrets.database_url,
+            secrets.revision,
+            secrets.values["db_password"],
+            where.target,
         ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secrets])),
     )

@@ -11,7 +11,7 @@ from components.bot import BotService
 from components.cache import Cache, CacheArgs
 from components.commands import Target
 from components.config import validate
-from components.database import Database, DatabaseArgs
+from components.database import Database, DatabaseArgs, alter_role_sql
 from components.deploy_check import DeployCheck, DeployCheckArgs
 from components.images import Images, ImagesArgs
 from components.migrations import Migrations, MigrationsArgs
@@ -47,8 +47,11 @@ def only_children_of(mocks, token: str, name: str) -> list:
 CASES = {
     "database": (
         "botstack:components:Database",
-        lambda: Database("database", DatabaseArgs(CONFIG, NAMING, "sha256:pg", "backend-net", "/s/db_password", "url", "rev")),
-        {"database-data", "database-container"},
+        lambda: Database(
+            "database",
+            DatabaseArgs(CONFIG, NAMING, "sha256:pg", "backend-net", "/s/db_password", "url", "rev", "pw-0123456789", TARGET),
+        ),
+        {"database-data", "database-container", "database-role-password"},
     ),
     "cache": (
         "botstack:components:Cache",
@@ -113,6 +116,23 @@ def test_database_container_inputs():
     assert container["networksAdvanced"] == [{"name": "backend-net", "aliases": ["db"]}]
     assert "/var/run/postgresql" in container["tmpfs"]
     assert container["destroyGraceSeconds"] == 60
+
+
+def test_a_rotated_database_password_is_set_on_the_role():
+    mocks, _ = declare(CASES["database"][1])
+    command = mocks.named("database-role-password")
+    assert command.inputs["create"] == (
+        "docker exec -i botstack-dev-database psql -X -q -v ON_ERROR_STOP=1 -U botstack -d botstack"
+    )
+    assert is_secret(command.inputs["stdin"])
+    assert unwrap(command.inputs["stdin"]) == "ALTER ROLE \"botstack\" WITH PASSWORD 'pw-0123456789';\n"
+    assert unwrap(command.inputs["triggers"]) == ["pw-0123456789"]
+    assert "pw-0123456789" not in command.inputs["create"]
+    assert "database-container" in " ".join(command.options["dependencies"])
+
+
+def test_alter_role_sql_quotes():
+    assert alter_role_sql('we"ird', "it's") == "ALTER ROLE \"we\"\"ird\" WITH PASSWORD 'it''s';\n"
 
 
 def test_cache_reads_its_password_from_a_file():

@@ -67,6 +67,7 @@ BAD = [
     ({"domain": "not a domain"}, "botstack:domain: must be a DNS name", "'botstack:domain'"),
     ({"ports": {"web": 70000}}, "botstack:ports.web", "'botstack:ports.web'"),
     ({"dbPassword": "short"}, "botstack:dbPassword: must be at least 12", "--secret 'botstack:dbPassword'"),
+    ({"redisPassword": "long-enough-but/has@url:chars"}, "botstack:redisPassword: may only contain", "--secret"),
 ]
 
 
@@ -81,7 +82,12 @@ def test_bad_values_name_the_key_and_the_fix(config, problem, fix):
 
 def test_a_bad_secret_is_never_echoed():
     secret = "hunter2-but-longer-than-twelve"
-    for config in ({"botToken": secret}, {"dbPassword": "tiny"}, {"profile": "full", "botToken": secret}):
+    for config in (
+        {"botToken": secret},
+        {"dbPassword": "tiny"},
+        {"dbPassword": secret + "@"},
+        {"profile": "full", "botToken": secret},
+    ):
         with pytest.raises(ConfigError) as error:
             validate("dev", config_entries(config))
         assert secret not in str(error.value) and "tiny" not in str(error.value)

@@ -35,8 +35,9 @@ def good_container(role: str = "api") -> dict[str, Any]:
         "restart": "unless-stopped",
         "labels": [{"label": "botstack.role", "value": role}, {"label": "botstack.stack", "value": "prod"}],
         "networksAdvanced": [{"name": "botstack-prod-backend", "aliases": [role]}],
-        "volumes": [{"hostPath": "/etc/botstack/secrets/db-password", "containerPath": "/run/secrets/db-password",
-                     "readOnly": True}],
+        "volumes": [
+            {"hostPath": "/etc/botstack/secrets/db-password", "containerPath": "/run/secrets/db-password", "readOnly": True}
+        ],
     }
 
 
@@ -69,17 +70,28 @@ GOOD: dict[str, tuple[str, dict[str, Any]]] = {
     "remote-image-registry-port": (bp.REMOTE_IMAGE, {"name": "registry.local:5000/botstack-test/redis:7"}),
     "provider-local": (bp.DOCKER_PROVIDER, {"host": "unix:///var/run/docker.sock"}),
     "provider-no-host": (bp.DOCKER_PROVIDER, {}),
-    "provider-ssh": (bp.DOCKER_PROVIDER, {
-        "host": "ssh://deploy@203.0.113.10:22",
-        "sshOpts": ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/tmp/known_hosts"]}),
-    "provider-ssh-json-compact": (bp.DOCKER_PROVIDER, {
-        "host": "ssh://deploy@203.0.113.10",
-        "sshOpts": '["-oStrictHostKeyChecking yes", "-oUserKnownHostsFile=/k"]'}),
-    "remote-command": ("command:remote:Command", {
-        "create": "true", "connection": {"host": "203.0.113.10", "user": "deploy", "hostKey": HOST_KEY}}),
-    "copy-to-remote": ("command:remote:CopyToRemote", {
-        "remotePath": "/opt/x", "connection": {"host": "h", "hostKey": HOST_KEY,
-                                               "proxy": {"host": "jump", "hostKey": HOST_KEY}}}),
+    "provider-ssh": (
+        bp.DOCKER_PROVIDER,
+        {
+            "host": "ssh://deploy@203.0.113.10:22",
+            "sshOpts": ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/tmp/known_hosts"],
+        },
+    ),
+    "provider-ssh-json-compact": (
+        bp.DOCKER_PROVIDER,
+        {"host": "ssh://deploy@203.0.113.10", "sshOpts": '["-oStrictHostKeyChecking yes", "-oUserKnownHostsFile=/k"]'},
+    ),
+    "remote-command": (
+        "command:remote:Command",
+        {"create": "true", "connection": {"host": "203.0.113.10", "user": "deploy", "hostKey": HOST_KEY}},
+    ),
+    "copy-to-remote": (
+        "command:remote:CopyToRemote",
+        {
+            "remotePath": "/opt/x",
+            "connection": {"host": "h", "hostKey": HOST_KEY, "proxy": {"host": "jump", "hostKey": HOST_KEY}},
+        },
+    ),
     "local-command-ignored": ("command:local:Command", {"create": "true"}),
     "network-ignored": ("docker:index/network:Network", {"name": "botstack-prod-edge"}),
 }
@@ -99,6 +111,7 @@ def _without(path: str):
         for p in parents:
             target = target[p]
         del target[last]
+
     return mutate
 
 
@@ -109,6 +122,7 @@ def _set(path: str, value: Any):
         for p in parents:
             target = target[p]
         target[last] = value
+
     return mutate
 
 
@@ -132,16 +146,30 @@ BAD: list[tuple[str, str, Any, str, str]] = [
     ("nnp-false", "api", _set("securityOpts", ["no-new-privileges:false"]), "dev", "container-no-new-privileges"),
     ("no-capabilities", "api", _without("capabilities"), "dev", "container-drop-capabilities"),
     ("drops-some", "api", _set("capabilities.drops", ["NET_RAW"]), "dev", "container-drop-capabilities"),
-    ("adds-sys-admin", "api", _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_SYS_ADMIN"]}), "dev",
-     "container-drop-capabilities"),
+    (
+        "adds-sys-admin",
+        "api",
+        _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_SYS_ADMIN"]}),
+        "dev",
+        "container-drop-capabilities",
+    ),
     ("privileged", "api", _set("privileged", True), "dev", "container-not-privileged"),
     ("host-network", "api", _set("networkMode", "host"), "dev", "container-not-privileged"),
     ("host-pid", "api", _set("pidMode", "host"), "dev", "container-not-privileged"),
-    ("socket-volume", "api", _set("volumes", [{"hostPath": "/var/run/docker.sock",
-                                              "containerPath": "/var/run/docker.sock"}]), "dev",
-     "container-no-docker-socket"),
-    ("socket-mount", "api", _set("mounts", [{"type": "bind", "source": "/run/docker.sock",
-                                            "target": "/docker.sock"}]), "dev", "container-no-docker-socket"),
+    (
+        "socket-volume",
+        "api",
+        _set("volumes", [{"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}]),
+        "dev",
+        "container-no-docker-socket",
+    ),
+    (
+        "socket-mount",
+        "api",
+        _set("mounts", [{"type": "bind", "source": "/run/docker.sock", "target": "/docker.sock"}]),
+        "dev",
+        "container-no-docker-socket",
+    ),
     ("no-user", "api", _without("user"), "dev", "container-non-root"),
     ("root-user", "api", _set("user", "root"), "dev", "container-non-root"),
     ("uid-0", "api", _set("user", "0:0"), "dev", "container-non-root"),
@@ -149,24 +177,39 @@ BAD: list[tuple[str, str, Any, str, str]] = [
     ("restart-always", "api", _set("restart", "always"), "dev", "container-restart-policy"),
     ("job-restarts", "job", _set("restart", "on-failure"), "dev", "container-restart-policy"),
     ("job-without-user", "job", _without("user"), "dev", "container-non-root"),
-    ("db-port-prod", "database", _set("ports", [{"internal": 5432, "external": 5432, "ip": "127.0.0.1"}]),
-     "prod", "container-published-ports"),
-    ("cache-port-prod", "api", lambda p: p.update(
-        labels=[{"label": "botstack.role", "value": "cache"}], ports=[{"internal": 6379, "ip": "127.0.0.1"}]),
-     "prod", "container-published-ports"),
-    ("api-on-all-addresses", "api", _set("ports", [{"internal": 8000, "external": 8000}]), "dev",
-     "container-published-ports"),
-    ("db-on-all-addresses-dev", "database", _set("ports", [{"internal": 5432, "ip": ANY}]), "dev",
-     "container-published-ports"),
-    ("web-other-port-public", "web", _set("ports", [{"internal": 80, "external": 8080}]), "prod",
-     "container-published-ports"),
-    ("web-ipv6-any", "web", _set("ports", [{"internal": 2019, "external": 2019, "ip": "::"}]), "prod",
-     "container-published-ports"),
-    ("container-latest", "api", _set("image", "ghcr.io/acme/botstack-backend:latest"), "dev",
-     "container-image-pinned"),
+    (
+        "db-port-prod",
+        "database",
+        _set("ports", [{"internal": 5432, "external": 5432, "ip": "127.0.0.1"}]),
+        "prod",
+        "container-published-ports",
+    ),
+    (
+        "cache-port-prod",
+        "api",
+        lambda p: p.update(labels=[{"label": "botstack.role", "value": "cache"}], ports=[{"internal": 6379, "ip": "127.0.0.1"}]),
+        "prod",
+        "container-published-ports",
+    ),
+    ("api-on-all-addresses", "api", _set("ports", [{"internal": 8000, "external": 8000}]), "dev", "container-published-ports"),
+    ("db-on-all-addresses-dev", "database", _set("ports", [{"internal": 5432, "ip": ANY}]), "dev", "container-published-ports"),
+    ("web-other-port-public", "web", _set("ports", [{"internal": 80, "external": 8080}]), "prod", "container-published-ports"),
+    (
+        "web-ipv6-any",
+        "web",
+        _set("ports", [{"internal": 2019, "external": 2019, "ip": "::"}]),
+        "prod",
+        "container-published-ports",
+    ),
+    ("container-latest", "api", _set("image", "ghcr.io/acme/botstack-backend:latest"), "dev", "container-image-pinned"),
     ("container-untagged", "api", _set("image", "postgres"), "dev", "container-image-pinned"),
-    ("container-branch-tag-prod", "api", _set("image", "ghcr.io/acme/botstack-backend:branch-main"), "prod",
-     "container-image-pinned"),
+    (
+        "container-branch-tag-prod",
+        "api",
+        _set("image", "ghcr.io/acme/botstack-backend:branch-main"),
+        "prod",
+        "container-image-pinned",
+    ),
 ]
 
 
@@ -184,28 +227,59 @@ def test_each_bad_container_variant_fails_its_rule(case: str, base: str, mutate:
 BAD_OTHER: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("image-latest", bp.REMOTE_IMAGE, {"name": "redis:latest"}, "dev", "remote-image-pinned"),
     ("image-untagged", bp.REMOTE_IMAGE, {"name": "ghcr.io/acme/botstack-web"}, "dev", "remote-image-pinned"),
-    ("image-registry-port-untagged", bp.REMOTE_IMAGE, {"name": "registry.local:5000/redis"}, "dev",
-     "remote-image-pinned"),
-    ("app-branch-tag-prod", bp.REMOTE_IMAGE, {"name": "ghcr.io/acme/botstack-web:branch-main"}, "prod",
-     "remote-image-pinned"),
+    ("image-registry-port-untagged", bp.REMOTE_IMAGE, {"name": "registry.local:5000/redis"}, "dev", "remote-image-pinned"),
+    ("app-branch-tag-prod", bp.REMOTE_IMAGE, {"name": "ghcr.io/acme/botstack-web:branch-main"}, "prod", "remote-image-pinned"),
     ("ssh-no-opts", bp.DOCKER_PROVIDER, {"host": "ssh://deploy@h"}, "prod", "docker-ssh-host-key-pinned"),
-    ("ssh-strict-no", bp.DOCKER_PROVIDER, {"host": "ssh://deploy@h", "sshOpts": [
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/k"]}, "prod", "docker-ssh-host-key-pinned"),
-    ("ssh-accept-new", bp.DOCKER_PROVIDER, {"host": "ssh://deploy@h", "sshOpts": [
-        "-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile=/k"]}, "prod",
-     "docker-ssh-host-key-pinned"),
-    ("ssh-no-known-hosts", bp.DOCKER_PROVIDER, {"host": "ssh://deploy@h", "sshOpts": [
-        "-o", "StrictHostKeyChecking=yes"]}, "prod", "docker-ssh-host-key-pinned"),
-    ("ssh-dev-null-known-hosts", bp.DOCKER_PROVIDER, {"host": "ssh://deploy@h", "sshOpts": [
-        "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="]}, "prod", "docker-ssh-host-key-pinned"),
-    ("command-no-host-key", "command:remote:Command", {"create": "x", "connection": {"host": "h"}}, "prod",
-     "remote-command-host-key-pinned"),
-    ("command-empty-host-key", "command:remote:Command", {"connection": {"host": "h", "hostKey": ""}}, "prod",
-     "remote-command-host-key-pinned"),
-    ("copy-no-host-key", "command:remote:CopyToRemote", {"connection": {"host": "h"}}, "prod",
-     "remote-command-host-key-pinned"),
-    ("proxy-no-host-key", "command:remote:Command", {"connection": {
-        "host": "h", "hostKey": HOST_KEY, "proxy": {"host": "jump"}}}, "prod", "remote-command-host-key-pinned"),
+    (
+        "ssh-strict-no",
+        bp.DOCKER_PROVIDER,
+        {"host": "ssh://deploy@h", "sshOpts": ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/k"]},
+        "prod",
+        "docker-ssh-host-key-pinned",
+    ),
+    (
+        "ssh-accept-new",
+        bp.DOCKER_PROVIDER,
+        {"host": "ssh://deploy@h", "sshOpts": ["-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile=/k"]},
+        "prod",
+        "docker-ssh-host-key-pinned",
+    ),
+    (
+        "ssh-no-known-hosts",
+        bp.DOCKER_PROVIDER,
+        {"host": "ssh://deploy@h", "sshOpts": ["-o", "StrictHostKeyChecking=yes"]},
+        "prod",
+        "docker-ssh-host-key-pinned",
+    ),
+    (
+        "ssh-dev-null-known-hosts",
+        bp.DOCKER_PROVIDER,
+        {"host": "ssh://deploy@h", "sshOpts": ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="]},
+        "prod",
+        "docker-ssh-host-key-pinned",
+    ),
+    (
+        "command-no-host-key",
+        "command:remote:Command",
+        {"create": "x", "connection": {"host": "h"}},
+        "prod",
+        "remote-command-host-key-pinned",
+    ),
+    (
+        "command-empty-host-key",
+        "command:remote:Command",
+        {"connection": {"host": "h", "hostKey": ""}},
+        "prod",
+        "remote-command-host-key-pinned",
+    ),
+    ("copy-no-host-key", "command:remote:CopyToRemote", {"connection": {"host": "h"}}, "prod", "remote-command-host-key-pinned"),
+    (
+        "proxy-no-host-key",
+        "command:remote:Command",
+        {"connection": {"host": "h", "hostKey": HOST_KEY, "proxy": {"host": "jump"}}},
+        "prod",
+        "remote-command-host-key-pinned",
+    ),
 ]
 
 
@@ -253,8 +327,9 @@ def _run_policy(name: str, type_token: str, raw_props: dict[str, Any], stack: st
     policy = next(p for p in bp.make_policies() if p.name == name)
     assert policy.enforcement_level == EnforcementLevel.MANDATORY
     opts = PolicyResourceOptions(False, [], False, [], None, [])
-    args = ResourceValidationArgs(type_token, unknown_checking_proxy(raw_props),
-                                  f"urn:pulumi:{stack}::botstack::{type_token}::x", "x", opts, None)
+    args = ResourceValidationArgs(
+        type_token, unknown_checking_proxy(raw_props), f"urn:pulumi:{stack}::botstack::{type_token}::x", "x", opts, None
+    )
     reported: list[str] = []
     policy.validate(args, lambda message, urn=None: reported.append(message))
     return reported

@@ -60,8 +60,7 @@ def fakes(tmp_path: Path) -> dict[str, str]:
 
 
 def _run(argv: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", *map(str, argv)], env=env, input=stdin, capture_output=True, text=True,
-                          timeout=60, cwd=REPO)
+    return subprocess.run(["bash", *map(str, argv)], env=env, input=stdin, capture_output=True, text=True, timeout=60, cwd=REPO)
 
 
 def _calls(env: dict[str, str]) -> list[str]:
@@ -173,11 +172,25 @@ def test_logs_of_all_services_are_prefixed(tmp_path: Path) -> None:
     names = [f"botstack-{stack}-a", f"botstack-{stack}-b"]
     try:
         for name in names:
-            subprocess.run(["docker", "run", "-d", "--name", name, "--label", f"botstack.stack={stack}", image,
-                            "sh", "-c", f"echo hello-from-{name}; sleep 30"], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "docker",
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--label",
+                    f"botstack.stack={stack}",
+                    image,
+                    "sh",
+                    "-c",
+                    f"echo hello-from-{name}; sleep 30",
+                ],
+                check=True,
+                capture_output=True,
+            )
         env = {**os.environ, "TAIL": "10"}
-        proc = subprocess.Popen(["bash", str(LOGS_SH), stack], stdout=subprocess.PIPE, text=True, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(["bash", str(LOGS_SH), stack], stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
         seen: set[str] = set()
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -141,6 +141,8 @@ def test_no_secret_reaches_an_environment_or_a_command_line(declared):
 def test_secret_values_travel_as_pulumi_secrets(declared):
     _, _, mocks, outputs = declared
     assert outputs["databaseUrl:secret"] is True
+    role = mocks.named("database-role-password")
+    assert SECRET_SIG in repr(role.inputs["stdin"]) and SECRET_SIG in repr(role.inputs["triggers"])
     writer = mocks.named("secrets-files")
     assert SECRET_SIG in writer.inputs["stdin"], "the secrets payload must be a Pulumi secret"
     assert SECRET_SIG in repr(writer.inputs["triggers"])
