@@ -10,7 +10,8 @@
 #   AGE_RECIPIENT=        # optional age public key (age1...); the private key never goes on the server
 #   VERIFY=1              # restore each new dump into a scratch database and compare (verify-backup.sh)
 # Steps: flock (an overlapping run fails at once) -> `docker exec PG_CONTAINER pg_dump -Fc` over the
-# container's local socket (no password needed) into a hidden temp file -> `pg_restore -l` sanity check
+# container's local socket (no password needed) into a hidden temp file, with the tables' row counts
+# and alembic version taken in the same snapshot (NAME.tables) -> `pg_restore -l` sanity check
 # -> verification (before encryption: the server cannot decrypt) -> optional age encryption ->
 # checksum file (sha256) -> rename into place -> `latest` symlink -> retention: delete dumps and
 # checksums older than exactly RETENTION_DAYS*1440 minutes -> optional `rclone copyto`.
@@ -58,10 +59,28 @@ take_lock() {
   flock -n 9 || die "another backup is running (lock $BACKUP_DIR/.lock held)"
 }
 
+# pg_dump and the table/row/alembic description in ONE snapshot: a psql session exports its
+# snapshot, prints the description to stderr, then runs pg_dump --snapshot through `\!` (stdout).
 dump() {
-  local tmp=$1
-  docker exec "$PG_CONTAINER" pg_dump -U "$PG_USER" -d "$PG_DB" -Fc >"$tmp" \
-    || die "pg_dump of $PG_DB in container $PG_CONTAINER failed"
+  local tmp=$1 tables=$2 raw="$2.raw" sql rc=0
+  sql=$("$SCRIPT_DIR/verify-backup.sh" --describe-sql) || die "verify-backup.sh --describe-sql failed"
+  docker exec -i -e PGOPTIONS='-c client_min_messages=warning' "$PG_CONTAINER" \
+    psql -XAtq -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" -F $'\t' >"$tmp" 2>"$raw" <<SQL || rc=$?
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+SELECT pg_export_snapshot() AS botstack_snapshot \\gset
+\\setenv BOTSTACK_SNAPSHOT :botstack_snapshot
+\\o | cat 1>&2
+$sql
+\\o
+\\! pg_dump -U '$PG_USER' -d '$PG_DB' -Fc --snapshot="\$BOTSTACK_SNAPSHOT"; echo "botstack-pg_dump-exit \$?" 1>&2
+COMMIT;
+SQL
+  if ((rc != 0)) || ! grep -qx 'botstack-pg_dump-exit 0' "$raw"; then
+    sed 's/^/  /' "$raw" >&2
+    die "pg_dump of $PG_DB in container $PG_CONTAINER failed"
+  fi
+  grep -v '^botstack-pg_dump-exit ' "$raw" >"$tables"
+  rm -f "$raw"
   [[ -s $tmp ]] || die "pg_dump wrote nothing"
   docker exec -i "$PG_CONTAINER" pg_restore -l >/dev/null <"$tmp" \
     || die "the dump is not a readable custom-format archive"
@@ -73,7 +92,7 @@ retention() {
     rm -f -- "$f"
     log "retention: deleted ${f##*/} (older than $RETENTION_DAYS days)"
   done < <(find "$BACKUP_DIR" -maxdepth 1 -type f \
-             \( -name '*.dump' -o -name '*.dump.age' -o -name '*.sha256' \) -mmin "+$minutes" -print0)
+             \( -name '*.dump' -o -name '*.dump.age' -o -name '*.sha256' -o -name '*.tables' \) -mmin "+$minutes" -print0)
   # leftovers of a run killed hard (SIGKILL, power loss) before its trap ran
   find "$BACKUP_DIR" -maxdepth 1 -type f -name '.*.partial*' -mmin +1440 -delete
 }
@@ -97,10 +116,12 @@ main() {
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   name="$PG_DB-$stamp.dump"
   tmp="$BACKUP_DIR/.$name.partial"
-  TMP_FILES+=("$tmp" "$tmp.age" "$BACKUP_DIR/.$name.sha256.partial" "$BACKUP_DIR/.latest.partial")
-  dump "$tmp"
+  local tables="$BACKUP_DIR/.$name.tables.partial"
+  TMP_FILES+=("$tmp" "$tmp.age" "$BACKUP_DIR/.$name.sha256.partial" "$BACKUP_DIR/.latest.partial" "$tables" "$tables.raw")
+  dump "$tmp" "$tables"
   if [[ $DO_VERIFY == 1 ]]; then
-    "$SCRIPT_DIR/verify-backup.sh" --config "$CONFIG" "$tmp" || die "verification of the new dump failed"
+    "$SCRIPT_DIR/verify-backup.sh" --config "$CONFIG" --expect "$tables" "$tmp" \
+      || die "verification of the new dump failed"
   fi
   final=$name
   if [[ -n $AGE_RECIPIENT ]]; then
@@ -111,6 +132,7 @@ main() {
   sum=$(sha256sum <"$tmp" | cut -d' ' -f1)
   printf '%s  %s\n' "$sum" "$final" >"$BACKUP_DIR/.$name.sha256.partial"
   mv -f "$BACKUP_DIR/.$name.sha256.partial" "$BACKUP_DIR/$final.sha256"
+  mv -f "$tables" "$BACKUP_DIR/$final.tables"
   mv -f "$tmp" "$BACKUP_DIR/$final"
   ln -sfn "$final" "$BACKUP_DIR/.latest.partial"
   mv -fT "$BACKUP_DIR/.latest.partial" "$BACKUP_DIR/latest"

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # verify-backup.sh - prove a dump restores: restore it into a scratch database and compare with live.
 #
-# usage: verify-backup.sh [--config FILE] [DUMP]
+# usage: verify-backup.sh [--config FILE] [--expect FILE | --against-live] [DUMP]
+#        verify-backup.sh --describe-sql
 #
 # DUMP defaults to the newest dump (BACKUP_DIR/latest). Config as for backup.sh
 # (/etc/botstack/backup.env: PG_CONTAINER, PG_USER, PG_DB, BACKUP_DIR, VERIFY_ROWS).
 # Checks the .sha256 file when there is one, restores with `pg_restore --exit-on-error` into the
-# scratch database "<PG_DB>_verify" inside PG_CONTAINER, then compares with the live database:
-# the list of tables, the alembic version and (VERIFY_ROWS=exact, the default) exact row counts per
-# table. VERIFY_ROWS=schema skips the row counts (for a database written to while it is verified).
+# scratch database "<PG_DB>_verify" inside PG_CONTAINER, then compares the list of tables, the alembic
+# version and (VERIFY_ROWS=exact, the default) exact row counts per table with what the database held
+# when the dump was taken: DUMP.tables, written by backup.sh in pg_dump's own snapshot (or --expect
+# FILE). So writes after the dump cause no false alarm. Without that file, or with --against-live,
+# it compares with the live database instead. VERIFY_ROWS=schema skips the row counts.
 # The scratch database is dropped afterwards, also on failure. Exit status non-zero on any mismatch.
 # Encrypted dumps (*.age) cannot be verified here (no private key on the server); backup.sh verifies
 # before it encrypts.
@@ -17,6 +20,8 @@ set -euo pipefail
 CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
 DUMP=""
 SCRATCH=""
+EXPECT=""
+AGAINST_LIVE=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "botstack-verify: FAILED: $*" >&2; exit 1; }
@@ -26,6 +31,9 @@ parse_args() {
   while (($#)); do
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
+      --expect) EXPECT=${2:?}; shift 2 ;;
+      --against-live) AGAINST_LIVE=1; shift ;;
+      --describe-sql) describe_sql; exit 0 ;;
       -h|--help) usage; exit 0 ;;
       -*) usage >&2; die "unknown option: $1" ;;
       *) DUMP=$1; shift ;;
@@ -59,23 +67,26 @@ pick_dump() {
 
 psql_in() { docker exec -i "$PG_CONTAINER" psql -XAtq -v ON_ERROR_STOP=1 -U "$PG_USER" "$@"; }
 
-# "schema.table<TAB>rows" for every table, sorted; then "alembic<TAB>version".
-describe() {
-  local db=$1
-  psql_in -d "$db" -F $'\t' <<'SQL'
+# "schema.table<TAB>rows" for every table, sorted; then "alembic<TAB>version". One psql script, so
+# backup.sh can run it in the same snapshot as pg_dump (`verify-backup.sh --describe-sql`).
+describe_sql() {
+  cat <<'SQL'
 SELECT format('%I.%I', table_schema, table_name),
        (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I',
                                                     table_schema, table_name), false, true, '')))[1]::text
 FROM information_schema.tables
 WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1;
+SELECT to_regclass('public.alembic_version') IS NOT NULL AS botstack_has_alembic \gset
+\if :botstack_has_alembic
+SELECT 'alembic', coalesce(string_agg(version_num, ',' ORDER BY version_num), '') FROM alembic_version;
+\else
+SELECT 'alembic', '(none)';
+\endif
 SQL
-  if psql_in -d "$db" -c "SELECT to_regclass('public.alembic_version') IS NOT NULL" | grep -qx t; then
-    printf 'alembic\t%s\n' "$(psql_in -d "$db" -c 'SELECT string_agg(version_num, $$,$$ ORDER BY version_num) FROM alembic_version')"
-  else
-    printf 'alembic\t(none)\n'
-  fi
 }
+
+describe() { describe_sql | psql_in -d "$1" -F $'\t'; }
 
 drop_scratch() { psql_in -d postgres -c "DROP DATABASE IF EXISTS \"$SCRATCH\"" >/dev/null 2>&1 || true; }
 
@@ -88,19 +99,26 @@ main() {
   psql_in -d postgres -c "CREATE DATABASE \"$SCRATCH\"" >/dev/null || die "cannot create scratch database $SCRATCH"
   docker exec -i "$PG_CONTAINER" pg_restore -U "$PG_USER" -d "$SCRATCH" --exit-on-error --no-owner <"$DUMP" \
     || die "pg_restore of $DUMP into $SCRATCH failed"
-  local live restored
-  live=$(describe "$PG_DB") || die "cannot describe live database $PG_DB"
+  local live restored against
+  [[ -n $EXPECT || $AGAINST_LIVE == 1 || ! -f $DUMP.tables ]] || EXPECT=$DUMP.tables
+  if [[ -n $EXPECT && $AGAINST_LIVE == 0 ]]; then
+    live=$(cat "$EXPECT") || die "cannot read $EXPECT"
+    against="the database at dump time (${EXPECT##*/})"
+  else
+    live=$(describe "$PG_DB") || die "cannot describe live database $PG_DB"
+    against="live database $PG_DB"
+  fi
   restored=$(describe "$SCRATCH") || die "cannot describe restored database"
   if [[ $VERIFY_ROWS == schema ]]; then
     live=$(cut -f1 <<<"$live" && grep '^alembic' <<<"$live")
     restored=$(cut -f1 <<<"$restored" && grep '^alembic' <<<"$restored")
   fi
   if [[ $live != "$restored" ]]; then
-    echo "live (<) vs restored (>):" >&2
+    echo "$against (<) vs restored (>):" >&2
     diff <(echo "$live") <(echo "$restored") >&2 || true
-    die "restored ${DUMP##*/} differs from live database $PG_DB"
+    die "restored ${DUMP##*/} differs from $against"
   fi
-  log "ok: ${DUMP##*/} restores; $(grep -vc '^alembic' <<<"$live") tables, rows match ($VERIFY_ROWS), $(grep '^alembic' <<<"$live" | tr '\t' ' ')"
+  log "ok: ${DUMP##*/} restores; $(grep -vc '^alembic' <<<"$live") tables, rows match ($VERIFY_ROWS), $(grep '^alembic' <<<"$live" | tr '\t' ' '); compared with $against"
 }
 
 main "$@"

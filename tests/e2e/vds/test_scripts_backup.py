@@ -54,7 +54,8 @@ def test_install_is_idempotent_and_files_have_their_modes(backups: Database) -> 
 def test_backup_writes_a_valid_dump_with_checksum_and_verifies_it(backups: Database) -> None:
     host = backups.host
     out = backup(backups).stdout
-    assert re.search(r"^botstack-verify: ok: .* \d+ tables, rows match \(exact\), alembic 0001_initial$", out, re.M)
+    assert re.search(r"^botstack-verify: ok: .* \d+ tables, rows match \(exact\), alembic 0001_initial; compared with the "
+                     r"database at dump time", out, re.M)
     name = latest(backups)
     assert re.fullmatch(r"botstack-\d{8}T\d{6}Z\.dump", name)
     assert host.run(f"sudo stat -c %a {DIR}/{name}").stdout.strip() == "600"
@@ -65,13 +66,21 @@ def test_backup_writes_a_valid_dump_with_checksum_and_verifies_it(backups: Datab
     assert "botstack-verify: ok:" in host.run(f"sudo {LIB}/verify-backup.sh").stdout
 
 
-def test_verification_fails_when_the_dump_differs_from_live(backups: Database) -> None:
+def test_verification_compares_with_the_dump_time_snapshot_and_can_fail(backups: Database) -> None:
+    host = backups.host
     backup(backups)
+    name = latest(backups)
+    expected = host.run(f"sudo cat {DIR}/{name}.tables").stdout
+    assert "public.posts\t1000\n" in expected and "alembic\t0001_initial" in expected
     backups.sql("INSERT INTO users VALUES (100000, 'added after the dump')")
     try:
-        out = backups.host.run(f"sudo {LIB}/verify-backup.sh", check=False)
-        assert out.returncode != 0
-        assert "differs from live database" in out.stderr and "public.users" in out.stderr
+        # a write after the dump is no false alarm: the expectation was taken in pg_dump's snapshot
+        assert "compared with the database at dump time" in host.run(f"sudo {LIB}/verify-backup.sh").stdout
+        live = host.run(f"sudo {LIB}/verify-backup.sh --against-live", check=False)
+        assert live.returncode != 0 and "differs from live database" in live.stderr and "public.users" in live.stderr
+        host.run(f"sudo sed -i 's/^public.posts\t.*/public.posts\t999/' {DIR}/{name}.tables")
+        tampered = host.run(f"sudo {LIB}/verify-backup.sh", check=False)
+        assert tampered.returncode != 0 and "< public.posts\t999" in tampered.stderr
     finally:
         backups.sql("DELETE FROM users WHERE id = 100000")
     assert backups.sql("SELECT count(*) FROM pg_database WHERE datname = 'botstack_verify'") == "0"
