@@ -208,3 +208,21 @@ def test_offsite_copy_with_rclone(backups: Database) -> None:
     finally:
         host.run(f"{install}")
         host.run("sudo rm -rf /root/.config/rclone /srv/offsite")
+
+
+def test_backup_verifies_while_the_database_is_written_to(backups: Database) -> None:
+    """Inserts run during the backup; the verification compares with pg_dump's own snapshot, so it passes."""
+    host = backups.host
+    insert = "INSERT INTO users VALUES (200000 + $i, 'concurrent')"
+    psql = f"docker exec {backups.container} psql -q -U {backups.user} -d {backups.db}"
+    writer = f'for i in $(seq 80); do {psql} -c "{insert}" >/dev/null; done'
+    try:
+        out = host.run(f"({writer}) & sleep 1; sudo {LIB}/backup.sh; rc=$?; wait; exit $rc")
+        assert "compared with the database at dump time" in out.stdout
+        name = latest(backups)
+        counted = host.run(f"sudo cat {DIR}/{name}.tables").stdout
+        users = int(next(line.split("\t")[1] for line in counted.splitlines() if line.startswith("public.users\t")))
+        assert 50 < users < 130, "the snapshot was not taken while the writer ran"
+        assert backups.sql("SELECT count(*) FROM users") == "130"
+    finally:
+        backups.sql("DELETE FROM users WHERE id > 200000")
