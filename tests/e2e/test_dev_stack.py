@@ -167,3 +167,16 @@ def test_bad_config_fails_before_any_container_exists(real_parts, docker_client)
     assert not isinstance(error.value, DoubleError)
     assert not docker_client.containers.list(all=True, filters={"label": "botstack.stack=e2ebad"})
     assert not docker_client.networks.list(names=["botstack-e2ebad-backend"])
+
+
+def test_a_rotated_database_password_keeps_the_app_working(full_stack):
+    post = full_stack.create_post("kept across a password rotation")
+    before = len(full_stack.mocks.log)
+    full_stack.up(dbPassword="rotated-password-0123456789")
+    changed = {name for action, _, name in full_stack.actions()[before:] if action in ("replaced", "updated")}
+    # The new secret files restart every service on them, and the role gets the new password first.
+    assert {"secrets-files", "database-role-password", "database-container", "api-container", "worker-container"} <= changed
+    health = wait_until(lambda: httpx.get(f"{full_stack.url}/api/health", timeout=10).json(), 60, "health answers")
+    assert health["database"] == "ok", health
+    assert full_stack.post(post["id"])["text"] == "kept across a password rotation"
+    assert full_stack.create_post("written with the new password")["id"] > post["id"]
