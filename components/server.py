@@ -55,9 +55,9 @@ class Server(pulumi.ComponentResource):
             connection=connection(vds, vds.bootstrap_user, private_key),
             create=stdin_script_command("provision.sh", provision_args, sudo=False),
             stdin=provision.read_text(),
-            # Runs once per host and deploy user/key: afterwards the bootstrap user may no longer log in,
-            # so later script changes go through `provision` (as the deploy user) instead.
-            triggers=[vds.host, vds.port, vds.user, public_key],
+            # Runs once per host and deploy user: afterwards the bootstrap user may no longer log in, so script
+            # changes and a rotated key (docs/secrets.md) go through `provision`, as the deploy user, instead.
+            triggers=[vds.host, vds.user],
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["stdin", "create", "connection"]),
         )

@@ -61,6 +61,7 @@ def test_bootstrap_as_root_then_everything_as_the_deploy_user(prod):
     bootstrap = mocks.named("server-bootstrap")
     assert unwrap(bootstrap.inputs["connection"])["user"] == "root"
     assert set(bootstrap.options["ignoreChanges"]) >= {"stdin", "create", "connection"}
+    assert bootstrap.inputs["triggers"] == ["203.0.113.10", "deploy"], "a rotated key must not re-run the bootstrap as root"
     provision = mocks.named("server-provision")
     assert unwrap(provision.inputs["connection"])["user"] == "deploy"
     assert "sudo bash" in provision.inputs["create"]
