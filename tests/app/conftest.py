@@ -30,7 +30,13 @@ BACKEND = REPO / "app" / "backend"
 if str(BACKEND) not in sys.path:
     sys.path.insert(0, str(BACKEND))
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+def _newest_pg_bin() -> Path:
+    """The distribution's PostgreSQL server binaries: 15 on Debian bookworm, whatever version elsewhere."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _newest_pg_bin()
 PG_PASSWORD = "pg-test-pass"
 REDIS_PASSWORD = "redis-test-pass"
 JWT_SECRET = "jwt-test-secret-0123456789abcdef0123456789"
