@@ -9,8 +9,10 @@ import secrets
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +31,47 @@ def auto_name(name: str) -> str:
     return f"{name}-{secrets.token_hex(4)[:7]}"
 
 
-def _install_ssh_wrapper(ssh_opts: list[str]) -> None:
-    """Put an `ssh` on PATH that adds sshOpts, as the provider runs `ssh <sshOpts> ...`."""
-    if _SSH_WRAPPER:
-        if _SSH_WRAPPER["opts"] != ssh_opts:
-            raise NotImplementedError("double: two docker providers with different sshOpts in one process")
-        return
-    real = shutil.which("ssh")
-    if real is None:
-        raise DoubleError('Error pinging Docker server: exec: "ssh": executable file not found in $PATH')
-    wrapper_dir = Path(tempfile.mkdtemp(prefix="double-ssh-"))
-    quoted = " ".join("'" + o.replace("'", "'\\''") + "'" for o in ssh_opts)
-    script = wrapper_dir / "ssh"
-    script.write_text(f'#!/bin/sh\nexec {real} {quoted} -o ConnectTimeout=30 -T "$@"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    os.environ["PATH"] = f"{wrapper_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    _SSH_WRAPPER.update(opts=list(ssh_opts), dir=wrapper_dir)
+_WRAPPER_SCRIPT = """#!{python}
+# ssh as pulumi-docker runs it for an ssh:// host: `ssh <sshOpts> -o ConnectTimeout=30 -T <args>`, with the
+# sshOpts of the provider registered for that destination. Any other ssh call passes through untouched.
+import json, os, sys
+args = sys.argv[1:]
+user = args[args.index("-l") + 1] if "-l" in args else ""
+port = args[args.index("-p") + 1] if "-p" in args else "22"
+host = args[args.index("--") + 1] if "--" in args else ""
+opts = json.load(open({registry!r})).get(f"{{user}}@{{host}}:{{port}}") if args[-1:] == ["docker system dial-stdio"] else None
+extra = [*opts, "-o", "ConnectTimeout=30", "-T"] if opts is not None else []
+os.execv({real!r}, [{real!r}, *extra, *args])
+"""
+
+
+def _install_ssh_wrapper(host: str, ssh_opts: list[str]) -> None:
+    """Put an `ssh` on PATH that adds this provider's sshOpts to the docker SDK's ssh calls for its host only
+    (the provider runs `ssh <sshOpts> ... host docker system dial-stdio`); other ssh calls are not touched."""
+    if not _SSH_WRAPPER:
+        real = shutil.which("ssh")
+        if real is None:
+            raise DoubleError('Error pinging Docker server: exec: "ssh": executable file not found in $PATH')
+        wrapper_dir = Path(tempfile.mkdtemp(prefix="double-ssh-"))
+        registry = wrapper_dir / "hosts.json"
+        registry.write_text("{}")
+        script = wrapper_dir / "ssh"
+        script.write_text(_WRAPPER_SCRIPT.format(python=sys.executable, registry=str(registry), real=real))
+        script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        os.environ["PATH"] = f"{wrapper_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        _SSH_WRAPPER.update(dir=wrapper_dir, registry=registry)
+    parsed = urllib.parse.urlparse(host)
+    key = f"{parsed.username or ''}@{parsed.hostname}:{parsed.port or 22}"
+    hosts = json.loads(_SSH_WRAPPER["registry"].read_text())
+    hosts[key] = list(ssh_opts)
+    _SSH_WRAPPER["registry"].write_text(json.dumps(hosts))
 
 
 def connect(host: str, ssh_opts: list[str] | None) -> docker.DockerClient:
     """A client for the provider's host, pinged first like the provider does."""
     try:
         if host.startswith("ssh://"):
-            _install_ssh_wrapper(ssh_opts or [])
+            _install_ssh_wrapper(host, ssh_opts or [])
             client = docker.DockerClient(base_url=host, use_ssh_client=True, version="auto", timeout=120)
         else:
             client = docker.DockerClient(base_url=host, version="auto", timeout=120)
