@@ -32,7 +32,6 @@ SECRETS_DIR = "/etc/botstack/secrets"
 class ServerArgs:
     config: StackConfig
     naming: Naming
-    ssh_dir: Path  # where the pinned known_hosts and the identity for the docker provider's ssh are written
 
 
 class Server(pulumi.ComponentResource):
@@ -83,7 +82,6 @@ class Server(pulumi.ComponentResource):
         self.ready = copied
         self.target = Target(scripts_dir=f"{scripts_home}/server", secrets_dir=SECRETS_DIR, connection=deploy, sudo=True)
         self._vds = vds
-        write_ssh_files(vds, args.ssh_dir)
         self.register_outputs({"sshTarget": self.ssh_target()})
 
     def ssh_target(self) -> str:
@@ -154,12 +152,21 @@ def ssh_options(ssh_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def docker_provider_args(config: StackConfig, ssh_dir: Path) -> docker.ProviderArgs:
+def vds_docker_provider(name: str, config: StackConfig, ssh_dir: Path, server: Server) -> docker.Provider:
+    """The docker provider for the VDS engine, over `ssh://` as the deploy user, after provisioning.
+
+    pulumi-docker runs the `ssh` binary, which takes the pinned host key and the identity from files:
+    this writes them under `ssh_dir` (.botstack/<stack>/ssh, git-ignored; the key 0600) before declaring it.
+    """
     vds = _vds(config)
     assert config.ssh_private_key is not None
     write_ssh_files(vds, ssh_dir)
     write_identity(config.ssh_private_key.get_secret_value(), ssh_dir)
-    return docker.ProviderArgs(host=docker_host(vds), ssh_opts=ssh_options(ssh_dir))
+    return docker.Provider(
+        name,
+        docker.ProviderArgs(host=docker_host(vds), ssh_opts=ssh_options(ssh_dir)),
+        opts=pulumi.ResourceOptions(depends_on=[server]),
+    )
 
 
 def public_key_of(private_key: str) -> str:

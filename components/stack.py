@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_docker as docker
 
 from components.api import ApiService
 from components.app_service import AppServiceArgs
@@ -27,7 +26,7 @@ from components.migrations import Migrations, MigrationsArgs
 from components.naming import Naming
 from components.network import StackNetwork, StackNetworkArgs
 from components.secrets import Secrets, SecretsArgs
-from components.server import Server, ServerArgs, docker_provider_args, local_ssh_dir
+from components.server import Server, ServerArgs, local_ssh_dir, vds_docker_provider
 from components.web import WebFrontend, WebFrontendArgs
 from components.worker import WorkerService
 
@@ -51,12 +50,8 @@ def local_target(stack: str) -> Target:
 def deployment(config: StackConfig, naming: Naming) -> Deployment:
     if config.vds is None:
         return Deployment(pulumi.ResourceOptions(), local_target(naming.stack), None)
-    server = Server("server", ServerArgs(config=config, naming=naming, ssh_dir=local_ssh_dir(REPO_ROOT, naming.stack)))
-    provider = docker.Provider(
-        "vds-docker",
-        docker_provider_args(config, local_ssh_dir(REPO_ROOT, naming.stack)),
-        opts=pulumi.ResourceOptions(depends_on=[server]),
-    )
+    server = Server("server", ServerArgs(config=config, naming=naming))
+    provider = vds_docker_provider("vds-docker", config, local_ssh_dir(REPO_ROOT, naming.stack), server)
     return Deployment(pulumi.ResourceOptions(providers={"docker": provider}, depends_on=[server]), server.target, server)
 
 

@@ -55,9 +55,9 @@ def provision_only() -> None:
     """The Server component alone, as `pulumi up --target` of the server resources would run it."""
     from components.config import load_config
     from components.naming import Naming
-    from components.server import Server, ServerArgs, local_ssh_dir
+    from components.server import Server, ServerArgs
 
-    Server("server", ServerArgs(load_config(), Naming("botstack", STACK), local_ssh_dir(REPO, STACK)))
+    Server("server", ServerArgs(load_config(), Naming("botstack", STACK)))
 
 
 def ship_images(host: VdsHost) -> None:
