@@ -26,6 +26,19 @@ class DoubleError(Exception):
     """An error the real provider would report (the double reproduces its text)."""
 
 
+
+def memory_fields(i: dict) -> dict[str, int]:
+    """memory, memoryReservation and memorySwap (MB; a swap of -1 passes through) as HostConfig fields."""
+    out: dict[str, int] = {}
+    if "memory" in i:
+        out["Memory"] = _int(i["memory"]) * MB
+    if "memoryReservation" in i:
+        out["MemoryReservation"] = _int(i["memoryReservation"]) * MB
+    if "memorySwap" in i:
+        swap = _int(i["memorySwap"])
+        out["MemorySwap"] = swap * MB if swap > 0 else swap
+    return out
+
 def refuse(typ: str, field: str) -> NotImplementedError:
     return NotImplementedError(f"double: {typ} input '{field}' is not implemented")
 
@@ -273,13 +286,7 @@ def container_create_body(inputs: dict) -> dict:
         host["Mounts"] = mounts_body(i["mounts"])
     if "tmpfs" in i:
         host["Tmpfs"] = dict(i["tmpfs"])
-    if "memory" in i:
-        host["Memory"] = _int(i["memory"]) * MB
-    if "memoryReservation" in i:
-        host["MemoryReservation"] = _int(i["memoryReservation"]) * MB
-    if "memorySwap" in i:
-        swap = _int(i["memorySwap"])
-        host["MemorySwap"] = swap * MB if swap > 0 else swap
+    host.update(memory_fields(i))
     if "cpus" in i:
         host["NanoCpus"] = nano_cpus(i["cpus"])
     if "cpuShares" in i:
@@ -378,13 +385,7 @@ def container_update_body(inputs: dict) -> dict:
     }
     if "cpuShares" in i:
         body["CpuShares"] = _int(i["cpuShares"])
-    if "memory" in i:
-        body["Memory"] = _int(i["memory"]) * MB
-    if "memoryReservation" in i:
-        body["MemoryReservation"] = _int(i["memoryReservation"]) * MB
-    if "memorySwap" in i:
-        swap = _int(i["memorySwap"])
-        body["MemorySwap"] = swap * MB if swap > 0 else swap
+    body.update(memory_fields(i))
     return body
 
 
