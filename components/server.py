@@ -36,7 +36,6 @@ class ServerArgs:
 
 class Server(pulumi.ComponentResource):
     target: Target
-    ready: pulumi.Resource
 
     def __init__(self, name: str, args: ServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Server", name, None, opts)
@@ -71,7 +70,8 @@ class Server(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bootstrap]),
         )
         scripts_home = f"/home/{vds.user}/botstack"
-        copied = command.remote.CopyToRemote(
+        # Later steps depend on the whole Server component, so on this copy too.
+        command.remote.CopyToRemote(
             f"{name}-scripts",
             connection=deploy,
             source=pulumi.FileArchive(str(SERVER_DIR)),
@@ -79,7 +79,6 @@ class Server(pulumi.ComponentResource):
             triggers=[file_digest(*sorted(SERVER_DIR.glob("*.sh")))],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[provisioned]),
         )
-        self.ready = copied
         self.target = Target(scripts_dir=f"{scripts_home}/server", secrets_dir=SECRETS_DIR, connection=deploy, sudo=True)
         self._vds = vds
         self.register_outputs({"sshTarget": self.ssh_target()})
