@@ -7,12 +7,16 @@ Pulumi config (objects as JSON), which is handy in CI.
 
 `load_config()` validates the whole config before any resource is declared and raises
 `ConfigError` with, for each problem, the key, what is wrong and the `pulumi config set` that fixes
-it. Values of secret keys are never echoed.
+it. Values of secret keys are never echoed. `ConfigError` is a `pulumi.RunError`, which Pulumi
+prints as its message alone, without a traceback (components/config_errors.py). The checks of
+single values (hosts, users, URLs, cron, names, sizes, durations, SSH keys) are in
+components/config_values.py; those that span keys are here.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
@@ -31,70 +35,68 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from components import config_values as values
+from components.config_errors import ConfigError, Invalid, Problems
+from components.config_values import FullMatch, format_mb, megabytes
+
+__all__ = [
+    "ConfigError",
+    "DEFAULT_RESOURCES",
+    "FULL_ONLY_SERVICES",
+    "Invalid",
+    "NAMESPACE",
+    "SECRET_KEYS",
+    "SERVICES",
+    "StackConfig",
+    "VdsConfig",
+    "fix_command",
+    "format_errors",
+    "load_config",
+    "megabytes",
+    "read_pulumi_config",
+    "validate",
+]
+
 NAMESPACE = "botstack"
 SERVICES = ("database", "cache", "api", "worker", "bot", "web")
 FULL_ONLY_SERVICES = ("worker", "bot")
 
-# An image reference: [registry/]path[:tag][@sha256:digest]. Kept loose on purpose; Docker is the judge.
-_IMAGE_REF = re.compile(r"^[a-z0-9]+(?:[._/:-][a-zA-Z0-9_.-]+)*(?:@sha256:[0-9a-f]{64})?$")
-_HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/=]+$")
-_SIZE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[kKmMgG]?)[bB]?$")
-_GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+$")
-_CRON_FIELD = r"(?:\*|\d+(?:-\d+)?)(?:/\d+)?(?:,(?:\*|\d+(?:-\d+)?)(?:/\d+)?)*"
-_CRON = re.compile(rf"^{_CRON_FIELD}(?:\s+{_CRON_FIELD}){{4}}$")
-_DNS_NAME = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
-_TAGGED = re.compile(r"^\[(?P<key>[^\]]+)\] (?P<message>.*)$", re.DOTALL)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An image reference, Docker's grammar (distribution/reference): [domain[:port]/]path[:tag][@sha256:digest].
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_NAME = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
+_IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_IMAGE_REF = rf"{_IMAGE_NAME}(?::{_IMAGE_TAG})?(?:@sha256:[0-9a-f]{{64}})?"
+_EMAIL = r"[A-Za-z0-9._%+-]{1,64}@(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+"
+_TELEGRAM_BOT_ID = r"[0-9]{1,20}:[A-Za-z0-9_-]{20,}"
 
 
-class ConfigError(Exception):
-    """The stack config is invalid; the message says which key, what is wrong and how to fix it."""
-
-
-def megabytes(value: Any) -> int:
-    """'512M', '1G', '512', 512 -> MB (the unit pulumi-docker's memory fields take)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a size such as 512M or 1G")
-    if isinstance(value, int | float):
-        number, unit = float(value), "m"
-    else:
-        match = _SIZE.match(str(value).strip())
-        if not match:
-            raise ValueError("expected a size such as 512M or 1G")
-        number, unit = float(match["n"]), (match["unit"] or "m").lower()
-    mb = number * {"k": 1 / 1024, "m": 1, "g": 1024}[unit]
-    if mb < 6 or mb != int(mb):
-        raise ValueError("must be a whole number of megabytes, at least 6M (Docker's minimum)")
-    return int(mb)
-
-
-def _cpus(value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("expected a number of CPUs such as 0.5 or 1") from None
-    if not 0.01 <= number <= 64:
-        raise ValueError("must be between 0.01 and 64 CPUs")
-    # pulumi-docker takes cpus as a decimal string; keep a canonical spelling so previews converge.
-    return f"{number:g}"
-
-
-def _go_duration(value: str) -> str:
-    if not _GO_DURATION.match(value):
-        raise ValueError("expected a Go duration such as 250ms, 30s or 1m30s")
+def _email(value: str) -> str:
+    values.no_edges(value)
+    if not re.fullmatch(_EMAIL, value, re.ASCII):
+        raise Invalid("must be an e-mail address such as ops@example.com (no quotes, braces or spaces)")
     return value
 
 
 def _image_ref(value: str) -> str:
-    if not _IMAGE_REF.match(value):
-        raise ValueError("is not a Docker image reference (expected e.g. postgres:16-bookworm)")
+    values.no_edges(value)
+    if len(value) > 512 or not re.fullmatch(_IMAGE_REF, value, re.ASCII):
+        raise Invalid("is not a Docker image reference (expected e.g. postgres:16-bookworm)", example="'postgres:16-bookworm'")
+    return value
+
+
+def _image_repository(value: str) -> str:
+    values.no_edges(value)
+    if len(value) > 255 or not re.fullmatch(_IMAGE_NAME, value, re.ASCII):
+        raise Invalid("is not an image repository without tag (expected e.g. ghcr.io/acme/botstack)")
     return value
 
 
 Megabytes = Annotated[int, BeforeValidator(megabytes)]
-Cpus = Annotated[str, BeforeValidator(_cpus)]
-GoDuration = Annotated[str, AfterValidator(_go_duration)]
+Cpus = Annotated[str, BeforeValidator(values.cpus)]
 ImageRef = Annotated[str, AfterValidator(_image_ref)]
+Host = Annotated[str, AfterValidator(values.host)]
+Url = Annotated[str, AfterValidator(values.url)]
 
 
 class _Section(BaseModel):
@@ -108,45 +110,42 @@ class _Section(BaseModel):
 class VdsConfig(_Section):
     """The VDS that runs stack prod. Its presence switches the docker provider to ssh:// and turns on provisioning."""
 
-    host: str = Field(description="Address of the VDS (IP or DNS name).", examples=["203.0.113.10"])
+    host: Host = Field(
+        description="Address of the VDS: an IPv4 address or a lowercase DNS name (IPv6 is not supported yet).",
+        examples=["203.0.113.10"],
+    )
     port: int = Field(22, ge=1, le=65535, description="SSH port.")
-    user: str = Field(
+    user: Annotated[
+        str,
+        FullMatch(values.UNIX_USER, "must be a Linux user name: lowercase letters, digits, '_' and '-', at most 32"),
+        AfterValidator(values.deploy_user),
+    ] = Field(
         "deploy",
-        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
-        description="Deploy user: created by provisioning, in the docker group; every later connection uses it.",
+        description="Deploy user: created by provisioning, in the docker group; every later connection uses it. "
+        "Not root or another system account (root login is turned off).",
     )
-    bootstrap_user: str = Field(
+    bootstrap_user: Annotated[str, AfterValidator(values.bootstrap_user)] = Field(
         "root",
-        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
-        description="User that can log in with the key on the fresh VDS; used only by the first provisioning step.",
+        description="User that logs in with the key on the fresh VDS; used only by the first provisioning step, "
+        "which runs as it without sudo, so it must be root.",
     )
-    host_key: str = Field(
+    host_key: Annotated[str, AfterValidator(values.host_key)] = Field(
         description="The server's SSH host public key, pinned for every connection: "
         "`ssh-keyscan -t ed25519 HOST | cut -d' ' -f2-`.",
         examples=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..."],
     )
 
-    @field_validator("host_key")
-    @classmethod
-    def _check_host_key(cls, value: str) -> str:
-        if not _HOST_KEY.match(value.strip()):
-            raise ValueError("must be one public key line without the host name, e.g. 'ssh-ed25519 AAAA...'")
-        return value.strip()
-
 
 class ImagesConfig(_Section):
     """Where the images come from. App images are built from app/ unless a repository and tag are set."""
 
-    repository: str | None = Field(
+    repository: Annotated[str, AfterValidator(_image_repository)] | None = Field(
         None,
         description="Registry prefix of the app images; `<repository>-backend:<tag>` and `<repository>-web:<tag>` are pulled.",
         examples=["ghcr.io/acme/botstack"],
     )
-    tag: str | None = Field(
-        None,
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-        description="Tag of the app images in `repository`; prod pins `sha-<commit>`.",
-        examples=["sha-1a2b3c4"],
+    tag: Annotated[str, FullMatch(_IMAGE_TAG, "must be a Docker tag: letters, digits, '_', '.' and '-', at most 128")] | None = (
+        Field(None, description="Tag of the app images in `repository`; prod pins `sha-<commit>`.", examples=["sha-1a2b3c4"])
     )
     backend: ImageRef | None = Field(None, description="Full reference of a prebuilt backend image (overrides repository/tag).")
     web: ImageRef | None = Field(None, description="Full reference of a prebuilt web image (overrides repository/tag).")
@@ -156,16 +155,28 @@ class ImagesConfig(_Section):
     python: ImageRef = Field(
         "python:3.11-slim-bookworm", description="Python image the backend is built from (build arg PYTHON_IMAGE)."
     )
-    build_args: dict[str, str] = Field(
+    build_args: dict[str, Annotated[str, AfterValidator(values.no_control_characters)]] = Field(
         default_factory=dict, description="Extra build arguments for the app images (e.g. PIP_INSTALL_ARGS for offline builds)."
     )
+
+    @field_validator("build_args")
+    @classmethod
+    def _build_arg_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name, re.ASCII)]
+        if bad:
+            raise Problems(
+                [Invalid("is not a build argument name (letters, digits and '_')", key=name,
+                         fix="pulumi config rm -s {stack} --path 'botstack:images.buildArgs'") for name in bad]
+            )
+        return value
 
     @model_validator(mode="after")
     def _repository_and_tag_together(self) -> ImagesConfig:
         if (self.repository is None) != (self.tag is None):
-            raise ValueError("[tag] images.repository and images.tag are set together (or neither, to build from app/)")
-        if self.repository is not None:
-            _image_ref(self.repository)
+            raise Invalid(
+                "images.repository and images.tag are set together (or neither, to build from app/)",
+                key="tag" if self.tag is None else "repository",
+            )
         return self
 
     def app_image(self, name: Literal["backend", "web"]) -> str | None:
@@ -190,14 +201,18 @@ class ImagesConfig(_Section):
 class ServiceResources(_Section):
     """Per-service limits; unset fields keep the defaults sized for a 2 GB VDS."""
 
-    memory: Megabytes | None = Field(None, description="Memory limit (e.g. 512M, 1G).")
-    memory_reservation: Megabytes | None = Field(None, description="Soft memory reservation (e.g. 256M).")
-    cpus: Cpus | None = Field(None, description="CPU limit (e.g. 0.5).")
+    memory: Megabytes | None = Field(None, description="Memory limit (e.g. 512M, 1G; 6M..1T).")
+    memory_reservation: Megabytes | None = Field(
+        None, description="Soft memory reservation (e.g. 256M); at most the memory limit."
+    )
+    cpus: Cpus | None = Field(None, description="CPU limit (e.g. 0.5; 0.01..64).")
 
 
 class LoggingConfig(_Section):
     driver: Literal["json-file", "local"] = Field("json-file", description="Docker log driver.")
-    max_size: str = Field("10m", pattern=r"^\d+[kmg]$", description="Rotate a log file at this size.")
+    max_size: Annotated[str, AfterValidator(values.log_size)] = Field(
+        "10m", description="Rotate a log file at this size (a number and k, m or g; at most 100g)."
+    )
     max_file: int = Field(3, ge=1, le=100, description="Rotated files kept per container.")
 
 
@@ -208,38 +223,59 @@ class PortsConfig(_Section):
 
 
 class BackupConfig(_Section):
-    schedule: str = Field("0 */6 * * *", description="cron schedule of the PostgreSQL backup (prod).")
-    retention_days: int = Field(7, ge=1, le=3650, description="Dumps older than exactly this many days are deleted.")
-    rclone_remote: str | None = Field(None, description="Optional rclone remote:path for an off-site copy.")
-    age_recipient: str | None = Field(
-        None, pattern=r"^age1[0-9a-z]{58}$", description="Optional age public key: dumps are encrypted to it."
+    schedule: Annotated[str, AfterValidator(values.cron)] = Field(
+        "0 */6 * * *",
+        description="cron schedule of the PostgreSQL backup (prod): 5 numeric fields, each within its range.",
     )
-
-    @field_validator("schedule")
-    @classmethod
-    def _check_schedule(cls, value: str) -> str:
-        if not _CRON.match(value.strip()):
-            raise ValueError("must be a 5-field cron expression such as '0 */6 * * *'")
-        return value.strip()
+    retention_days: int = Field(7, ge=1, le=3650, description="Dumps older than exactly this many days are deleted.")
+    rclone_remote: Annotated[
+        str,
+        FullMatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9_./-]{0,512}",
+                  "must be an rclone remote:path such as offsite:botstack-backups (letters, digits, _ . / -)"),
+    ] | None = Field(None, description="Optional rclone remote:path for an off-site copy.", examples=["offsite:botstack-backups"])
+    age_recipient: Annotated[str, FullMatch(r"age1[0-9a-z]{58}", "must be an age public key (age1 and 58 characters)")] | None = (
+        Field(None, description="Optional age public key: dumps are encrypted to it.")
+    )
 
 
 class ProxyConfig(_Section):
-    lb_try_duration: GoDuration = Field("30s", description="How long the proxy holds a request while the API is replaced.")
-    lb_try_interval: GoDuration = Field("250ms", description="How often the proxy retries the API meanwhile.")
+    lb_try_duration: Annotated[str, AfterValidator(values.go_duration("0s", "10m", example="30s"))] = Field(
+        "30s", description="How long the proxy holds a request while the API is replaced (a Go duration, 0s..10m)."
+    )
+    lb_try_interval: Annotated[str, AfterValidator(values.go_duration("1ms", "1m", example="250ms"))] = Field(
+        "250ms", description="How often the proxy retries the API meanwhile (a Go duration, 1ms..1m)."
+    )
+
+    @model_validator(mode="after")
+    def _interval_within_duration(self) -> ProxyConfig:
+        duration, interval = values.go_seconds(self.lb_try_duration), values.go_seconds(self.lb_try_interval)
+        if duration > 0 and interval > duration:
+            raise Invalid("is longer than lbTryDuration, so the proxy would never retry", key="lbTryInterval",
+                          example="'250ms'")
+        return self
 
 
 class DeployCheckConfig(_Section):
-    url: str | None = Field(
+    url: Url | None = Field(
         None,
-        pattern=r"^https?://",
         description="URL checked after each deploy; default: the public /api/health of the web entrypoint.",
+        examples=["https://bot.example.com/api/health"],
     )
     timeout_seconds: int = Field(120, ge=5, le=1800, description="How long the check may take before `up` fails.")
 
 
 class DatabaseConfig(_Section):
-    name: str = Field("botstack", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL database name.")
-    user: str = Field("botstack", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL role of the app.")
+    name: Annotated[str, AfterValidator(values.database_name)] = Field(
+        "botstack",
+        description=f"PostgreSQL database name: lowercase letters, digits and _, at most "
+        f"{values.PG_NAME_MAX - len(values.VERIFY_SUFFIX)} characters (the backup check restores into "
+        f"`<name>{values.VERIFY_SUFFIX}`), not ending in `{values.VERIFY_SUFFIX}`, not postgres/template0/template1.",
+    )
+    user: Annotated[str, AfterValidator(values.role_name)] = Field(
+        "botstack",
+        description="PostgreSQL role of the app: lowercase letters, digits and _, at most 63 characters, "
+        "not a reserved role (pg_*, public, ...).",
+    )
 
 
 # Defaults that fit a 2 GB VDS (seed 002): bot 512M/0.5 CPU, postgres 1G/1 CPU with 512M reserved.
@@ -260,14 +296,44 @@ def _secret_rules(minimum: int, url_safe: bool = False) -> AfterValidator:
         if value is None:
             return value
         secret = value.get_secret_value()
+        if secret != secret.strip():
+            raise Invalid("has leading or trailing whitespace (a newline from a file?); remove it")
         if len(secret) < minimum:
-            raise ValueError(f"must be at least {minimum} characters")
-        if url_safe and not re.fullmatch(r"[A-Za-z0-9._~-]+", secret):
+            raise Invalid(f"must be at least {minimum} characters")
+        if url_safe and not re.fullmatch(r"[A-Za-z0-9._~-]+", secret, re.ASCII):
             # It goes into connection URLs and config files as it is.
-            raise ValueError("may only contain letters, digits and . _ ~ -")
+            raise Invalid("may only contain letters, digits and . _ ~ -")
+        values.no_control_characters(secret)
         return value
 
     return AfterValidator(check)
+
+
+def _check_bot_token(value: SecretStr | None) -> SecretStr | None:
+    if value is None:
+        return value
+    token = value.get_secret_value()
+    if token != token.strip():
+        raise Invalid("has leading or trailing whitespace (a newline from a file?); remove it")
+    if not re.fullmatch(_TELEGRAM_BOT_ID, token, re.ASCII):
+        raise Invalid("does not look like a Telegram bot token (<digits>:<35 characters>)")
+    return value
+
+
+def _check_ssh_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        values.ssh_public_key(value.get_secret_value())
+    return value
+
+
+def _check_telegram_api_url(value: str) -> str:
+    if value.startswith("http://") and not values.is_local_host(values.url_host(value)):
+        raise Invalid(
+            "uses plain http to a remote host, so the bot token would travel in clear: use https (plain http only "
+            "to a container on the stack's networks, e.g. http://telegram-bot-api:8081, or to loopback)",
+            example="'https://api.telegram.org'",
+        )
+    return value
 
 
 class StackConfig(BaseSettings):
@@ -281,9 +347,19 @@ class StackConfig(BaseSettings):
         "minimal", description="`minimal`: database, cache, api, web. `full`: also worker and bot."
     )
     vds: VdsConfig | None = Field(None, description="prod only: the VDS reached over SSH (see VdsConfig).")
-    ssh_private_key: SecretStr | None = Field(None, description="Secret. Private key of the deploy (and bootstrap) user.")
-    domain: str | None = Field(None, description="Public domain; when set, web serves HTTPS for it with automatic certificates.")
-    acme_email: str | None = Field(None, description="E-mail for the ACME account of `domain`.")
+    ssh_private_key: Annotated[SecretStr | None, AfterValidator(_check_ssh_key)] = Field(
+        None,
+        description="Secret. Private key of the deploy (and bootstrap) user: an OpenSSH private key "
+        "(ed25519, ECDSA, or RSA of 2048+ bits) without passphrase.",
+    )
+    domain: Annotated[str, AfterValidator(values.dns_name)] | None = Field(
+        None,
+        description="Public domain; when set, web serves HTTPS for it with automatic certificates.",
+        examples=["bot.example.com"],
+    )
+    acme_email: Annotated[str, AfterValidator(_email)] | None = Field(
+        None, description="E-mail for the ACME account of `domain`.", examples=["ops@example.com"]
+    )
     images: ImagesConfig = Field(default_factory=ImagesConfig, description="Image sources (see ImagesConfig).")
     db_password: Annotated[SecretStr | None, _secret_rules(12, url_safe=True)] = Field(
         None, description="Secret. PostgreSQL password; generated (pulumi-random) when unset."
@@ -294,9 +370,13 @@ class StackConfig(BaseSettings):
     jwt_secret: Annotated[SecretStr | None, _secret_rules(32)] = Field(
         None, description="Secret. The API's JWT signing key; generated when unset."
     )
-    bot_token: SecretStr | None = Field(None, description="Secret. Telegram bot token; required by profile `full`.")
-    telegram_api_url: str = Field(
-        "https://api.telegram.org", pattern=r"^https?://", description="Bot API base URL (a self-hosted Bot API server works)."
+    bot_token: Annotated[SecretStr | None, AfterValidator(_check_bot_token)] = Field(
+        None, description="Secret. Telegram bot token; required by profile `full`."
+    )
+    telegram_api_url: Annotated[Url, AfterValidator(_check_telegram_api_url)] = Field(
+        "https://api.telegram.org",
+        description="Bot API base URL (a self-hosted Bot API server works). https, or plain http only to a container "
+        "on the stack's networks or loopback (the bot token is part of every request).",
     )
     resources: dict[str, ServiceResources] = Field(
         default_factory=dict, description="Per-service overrides: {api: {memory: 512M, cpus: 0.5}}."
@@ -320,28 +400,72 @@ class StackConfig(BaseSettings):
         # BOTSTACK_* environment variables override Pulumi config (given as init values).
         return (env_settings, init_settings)
 
+    @field_validator("resources")
+    @classmethod
+    def _known_services(cls, value: dict[str, ServiceResources]) -> dict[str, ServiceResources]:
+        unknown = sorted(set(value) - set(SERVICES))
+        if unknown:
+            raise Problems(
+                [Invalid(f"unknown service; services are {', '.join(SERVICES)}", key=name) for name in unknown]
+            )
+        return value
+
     @model_validator(mode="after")
     def _check_combinations(self) -> StackConfig:
-        unknown = sorted(set(self.resources) - set(SERVICES))
-        if unknown:
-            raise ValueError(f"[resources.{unknown[0]}] unknown service; services are {', '.join(SERVICES)}")
+        problems: list[Invalid] = []
         if self.profile == "full" and self.bot_token is None:
-            raise ValueError("[botToken] is required by profile 'full' (the bot needs it)")
-        if self.bot_token is not None and not re.match(r"^\d+:[A-Za-z0-9_-]{20,}$", self.bot_token.get_secret_value()):
-            raise ValueError("[botToken] does not look like a Telegram bot token (<digits>:<35 characters>)")
+            problems.append(Invalid("is required by profile 'full' (the bot needs it)", key="botToken"))
         if self.vds is not None and self.ssh_private_key is None:
-            raise ValueError("[sshPrivateKey] is required when vds is set (it logs in to the VDS)")
-        if self.domain is not None and not _DNS_NAME.match(self.domain):
-            raise ValueError("[domain] must be a DNS name such as bot.example.com")
-        if self.acme_email is not None and not _EMAIL.match(self.acme_email):
-            raise ValueError("[acmeEmail] must be an e-mail address")
+            problems.append(
+                Invalid("is required when vds is set (it logs in to the VDS)", key="sshPrivateKey", fix=values.SSH_KEY_FIX)
+            )
+        problems += self._memory_problems()
         if self.vds is not None:
             for key, ref in self.images.references().items():
                 if _unpinned(ref):
-                    raise ValueError(f"[{key}] must be pinned to a tag other than 'latest' (or a digest) in prod")
+                    problems.append(Invalid("must be pinned to a tag other than 'latest' (or a digest) in prod", key=key))
             if self.ports.database is not None or self.ports.cache is not None:
-                raise ValueError("[ports] ports.database and ports.cache are for dev only: prod never publishes them")
+                problems.append(
+                    Invalid(
+                        "ports.database and ports.cache are for dev only: prod never publishes them",
+                        key="ports",
+                        fix="pulumi config rm -s {stack} --path 'botstack:ports.database'; "
+                        "pulumi config rm -s {stack} --path 'botstack:ports.cache'",
+                    )
+                )
+        if problems:
+            raise Problems(problems)
         return self
+
+    def _memory_problems(self) -> list[Invalid]:
+        """Docker refuses a memory reservation above the limit; name the key the user set."""
+        problems = []
+        for service in SERVICES:
+            merged, own = self.resources_for(service), self.resources.get(service)
+            limit, reservation = merged.memory, merged.memory_reservation
+            if limit is None or reservation is None or reservation <= limit:
+                continue
+            if own is not None and own.memory_reservation is not None:
+                whose = "" if own.memory is not None else ", the default"
+                problems.append(
+                    Invalid(
+                        f"is {format_mb(reservation)}, above the memory limit of {format_mb(limit)}{whose}: "
+                        "a reservation must not exceed the limit",
+                        key=f"resources.{service}.memoryReservation",
+                        example=f"'{format_mb(limit)}'",
+                    )
+                )
+            else:
+                problems.append(
+                    Invalid(
+                        f"is {format_mb(limit)}, below the default memory reservation of {service} "
+                        f"({format_mb(reservation)}): lower the reservation too",
+                        key=f"resources.{service}.memory",
+                        fix=f"pulumi config set -s {{stack}} --path 'botstack:resources.{service}.memoryReservation' "
+                        f"'{format_mb(limit)}'",
+                    )
+                )
+        return problems
 
     @property
     def is_remote(self) -> bool:
@@ -373,10 +497,11 @@ def _unpinned(ref: str) -> bool:
 # ---- loading --------------------------------------------------------------------------------------------------
 
 _TOP_LEVEL = {to_camel(name): name for name in StackConfig.model_fields}
+_HEADER = "botstack: the config of stack '{stack}' is invalid; nothing was created."
 
 
-def read_pulumi_config(stack_config: Mapping[str, Any]) -> dict[str, Any]:
-    """`botstack:*` entries (camelCase key -> raw value) -> StackConfig init values. Objects arrive as JSON."""
+def _split_pulumi_config(stack_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`botstack:*` entries -> (StackConfig init values, unknown camelCase keys)."""
     values: dict[str, Any] = {}
     unknown: list[str] = []
     for full_key, raw in stack_config.items():
@@ -387,14 +512,23 @@ def read_pulumi_config(stack_config: Mapping[str, Any]) -> dict[str, Any]:
             unknown.append(key)
             continue
         values[_TOP_LEVEL[key]] = _decode(raw)
+    return values, sorted(unknown)
+
+
+def _unknown_key_lines(unknown: Iterable[str], stack: str | None) -> list[str]:
+    on_stack = f"-s {stack} " if stack else ""
+    return [
+        f"- botstack:{key}: unknown key. Known keys: {', '.join(sorted(_TOP_LEVEL))}.\n"
+        f"  fix: pulumi config rm {on_stack}botstack:{key}"
+        for key in unknown
+    ]
+
+
+def read_pulumi_config(stack_config: Mapping[str, Any], stack: str | None = None) -> dict[str, Any]:
+    """`botstack:*` entries (camelCase key -> raw value) -> StackConfig init values. Objects arrive as JSON."""
+    values, unknown = _split_pulumi_config(stack_config)
     if unknown:
-        raise ConfigError(
-            "\n".join(
-                f"botstack:{key}: unknown key. Known keys: {', '.join(sorted(_TOP_LEVEL))}.\n"
-                f"  fix: pulumi config rm botstack:{key}"
-                for key in sorted(unknown)
-            )
-        )
+        raise ConfigError("\n".join([_HEADER.format(stack=stack or "?"), *_unknown_key_lines(unknown, stack)]))
     return values
 
 
@@ -409,55 +543,83 @@ def _decode(raw: Any) -> Any:
 
 def validate(stack: str, stack_config: Mapping[str, Any]) -> StackConfig:
     """Validate raw Pulumi config for a stack; raise ConfigError naming every problem and its fix."""
-    values = read_pulumi_config(stack_config)
+    init, unknown = _split_pulumi_config(stack_config)
+    lines = _unknown_key_lines(unknown, stack)
+    config: StackConfig | None = None
     try:
-        config = StackConfig(**values)
+        config = StackConfig(**init)
     except ValidationError as error:
-        raise ConfigError(format_errors(error.errors(include_input=False), stack)) from None
-    if stack == "prod" and config.vds is None:
-        raise ConfigError(
-            "botstack:vds: stack 'prod' runs on a VDS and needs it.\n"
-            "  fix: pulumi config set --path 'botstack:vds.host' <address> && "
-            "pulumi config set --path 'botstack:vds.hostKey' \"$(ssh-keyscan -t ed25519 <address> | cut -d' ' -f2-)\""
+        lines += format_errors(error.errors(include_input=False), stack).splitlines()[1:]
+    if config is not None and stack == "prod" and config.vds is None:
+        lines.append(
+            "- botstack:vds: stack 'prod' runs on a VDS and needs it.\n"
+            f"  fix: pulumi config set -s {stack} --path 'botstack:vds.host' <address> && "
+            f"pulumi config set -s {stack} --path 'botstack:vds.hostKey' \"$(ssh-keyscan -t ed25519 <address> | cut -d' ' -f2-)\""
         )
+    if lines:
+        raise ConfigError("\n".join([_HEADER.format(stack=stack), *lines]))
+    assert config is not None
     return config
 
 
 def format_errors(errors: Iterable[Mapping[str, Any]], stack: str) -> str:
     """pydantic errors -> lines naming the Pulumi key, the problem and the command that fixes it."""
-    lines = [f"botstack: the config of stack '{stack}' is invalid; nothing was created."]
+    lines = [_HEADER.format(stack=stack)]
     for error in errors:
-        key = _key_of(error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        # Checks that span several keys name the key they are about as "[key] message".
-        tagged = _TAGGED.match(message)
-        if tagged:
-            key = ".".join(p for p in (key if key != "(config)" else "", tagged["key"]) if p)
-            message = tagged["message"]
-        if error["type"] == "extra_forbidden" or message.startswith("unknown"):
-            message = message if message.startswith("unknown") else "unknown key"
-            lines.append(f"- botstack:{key}: {message}.\n  fix: pulumi config rm -s {stack} --path 'botstack:{key}'")
-            continue
-        if error["type"] == "missing":
-            message = "is required"
-        lines.append(f"- botstack:{key}: {message}.\n  fix: {fix_command(key, stack)}")
+        where = _key_of(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        invalids = cause.problems if isinstance(cause, Problems) else (cause,) if isinstance(cause, Invalid) else ()
+        if not invalids:
+            lines.append(_line(where, _pydantic_message(error), None, stack))
+        for invalid in invalids:
+            key = ".".join(p for p in (where if where != "(config)" else "", invalid.key or "") if p) or where
+            lines.append(_line(key, invalid.message, invalid, stack))
     return "\n".join(lines)
 
 
+def _pydantic_message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "is required"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _line(key: str, message: str, invalid: Invalid | None, stack: str) -> str:
+    if message.startswith("unknown"):
+        fix = f"pulumi config rm -s {stack} --path 'botstack:{key}'"
+    elif invalid is not None and invalid.fix:
+        fix = invalid.fix.replace("{stack}", stack)
+    else:
+        fix = fix_command(key, stack, example=invalid.example if invalid else None)
+    line = f"- botstack:{key}: {message.rstrip('.')}.\n  fix: {fix}"
+    variable = _overriding_variable(key)
+    if variable:
+        line += f"\n  note: the value comes from the environment variable {variable}, which overrides Pulumi config"
+    return line
+
+
+def _overriding_variable(key: str) -> str | None:
+    """The BOTSTACK_* variable that sets this key's top-level value, when one is set."""
+    name = f"BOTSTACK_{to_snake(key.split('.')[0]).upper()}"
+    return next((k for k in os.environ if k.upper() == name), None)
+
+
 def _key_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not isinstance(p, int)]
+    parts = [str(p) for p in loc if not isinstance(p, int) and p != "[key]"]
     if not parts:
         return "(config)"
     parts[0] = to_camel(parts[0])
     return ".".join(parts)
 
 
-def fix_command(key: str, stack: str) -> str:
+def fix_command(key: str, stack: str, example: str | None = None) -> str:
     """The `pulumi config set` that sets `key` (a camelCase path) on `stack`."""
     top = key.split(".")[0]
     secret = "--secret " if top in SECRET_KEYS else ""
     path = "--path " if "." in key else ""
-    example = _example(key)
+    if example is None or top in SECRET_KEYS:
+        example = _example(key)
     return f"pulumi config set -s {stack} {secret}{path}'botstack:{key}' {example}"
 
 

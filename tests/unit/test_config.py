@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from components.config import ConfigError, StackConfig, megabytes, validate
-from tests.unit.conftest import BOT_TOKEN, HOST_KEY, prod_config
+from tests.unit.conftest import BOT_TOKEN, prod_config
 from tests.unit.harness import config_entries, run_stack
+
+# A host key whose body decodes to an ed25519 key (the config checks that); used by every test_config* file.
+VALID_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmJ0Rzm6iYl2K3w1p1vYdB0q6v7cZ8m9b2Kq3sQ7xYz"
+HOST_KEY = VALID_HOST_KEY
+
+
+def valid_prod(private_key: str, **extra: Any) -> dict[str, Any]:
+    """A valid prod config; `extra` replaces top-level keys, and `vds` entries are merged into the VDS."""
+    config = prod_config(private_key, vds={"host": "203.0.113.10", "hostKey": VALID_HOST_KEY})
+    for key, value in extra.items():
+        config[key] = {**config["vds"], **value} if key == "vds" else value
+    return config
+
+
+def error_of(stack: str, config: dict[str, Any]) -> str:
+    """The message of the ConfigError that `config` raises on `stack`."""
+    with pytest.raises(ConfigError) as error:
+        validate(stack, config_entries(config))
+    return str(error.value)
 
 
 def test_dev_needs_no_config():
@@ -43,7 +64,7 @@ def test_sizes(size, mb):
 BAD = [
     ({"profile": "huge"}, "botstack:profile", "pulumi config set -s dev 'botstack:profile' full"),
     ({"profile": "full"}, "botstack:botToken: is required", "--secret 'botstack:botToken'"),
-    ({"bogus": "x"}, "botstack:bogus: unknown key", "pulumi config rm botstack:bogus"),
+    ({"bogus": "x"}, "botstack:bogus: unknown key", "pulumi config rm -s dev botstack:bogus"),
     (
         {"logging": {"maxSize": "10m", "color": True}},
         "botstack:logging.color: unknown key",
@@ -121,12 +142,12 @@ def test_prod_needs_a_reachable_pinned_vds(config, problem):
 )
 def test_prod_never_runs_latest(private_key, images, key):
     with pytest.raises(ConfigError, match=f"botstack:{key}: must be pinned"):
-        validate("prod", config_entries(prod_config(private_key, images=images)))
+        validate("prod", config_entries(valid_prod(private_key, images=images)))
 
 
 def test_prod_never_publishes_database_or_cache(private_key):
     with pytest.raises(ConfigError, match="ports.database and ports.cache are for dev only"):
-        validate("prod", config_entries(prod_config(private_key, ports={"database": 5432})))
+        validate("prod", config_entries(valid_prod(private_key, ports={"database": 5432})))
 
 
 def test_environment_overrides_pulumi_config(monkeypatch):
