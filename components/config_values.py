@@ -8,6 +8,7 @@ values are secrets. Each check raises `Invalid` with what is wrong and, where it
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import math
 import re
@@ -371,12 +372,23 @@ _HOST_KEY = re.compile(rf"(?P<type>{'|'.join(HOST_KEY_TYPES)}) (?P<body>[A-Za-z0
 
 
 def host_key(value: str) -> str:
-    """One OpenSSH public key line without host name or comment."""
+    """One OpenSSH public key line without host name or comment, whose body decodes to a key of that type."""
     no_edges(value)
     match = _HOST_KEY.fullmatch(value)
     if not match:
         raise Invalid(f"must be one public key line without the host name, e.g. 'ssh-ed25519 AAAA...' (types: "
                       f"{', '.join(HOST_KEY_TYPES)})")
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        base64.b64decode(match["body"], validate=True)
+    except ValueError:
+        raise Invalid("has a key body that is not valid base64 (copied incompletely?)") from None
+    try:
+        serialization.load_ssh_public_key(value.encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise Invalid("has a key body that does not hold a key of the type it names (copied incompletely?)") from None
     return value
 
 

@@ -154,6 +154,20 @@ def test_bad_host_keys_are_rejected(private_key, key):
                     fix="pulumi config set -s prod --path 'botstack:vds.hostKey'")
 
 
+BAD_HOST_KEY_BODIES = {
+    "does not decode": ("ssh-ed25519 " + _BODY[:-2], "is not valid base64"),
+    "holds another type": ("ssh-rsa " + _BODY, "does not hold a key of the type it names"),
+    "truncated": ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", "does not hold a key of the type it names"),
+    "ecdsa name, ed25519 body": ("ecdsa-sha2-nistp256 " + _BODY, "does not hold a key of the type it names"),
+}
+
+
+@pytest.mark.parametrize(("key", "problem"), BAD_HOST_KEY_BODIES.values(), ids=BAD_HOST_KEY_BODIES.keys())
+def test_host_key_bodies_must_decode_to_a_key_of_their_type(private_key, key, problem):
+    assert_rejected("prod", valid_prod(private_key, vds={"hostKey": key}), "vds.hostKey", problem,
+                    fix="pulumi config set -s prod --path 'botstack:vds.hostKey'")
+
+
 # ---- the SSH private key ---------------------------------------------------------------------------------------------
 
 
