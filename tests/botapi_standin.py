@@ -1,7 +1,8 @@
 """A local stand-in for the Telegram Bot API: serves queued updates, records what the bot sends.
 
-Used in-process by the app tests and as a container (`python3 botapi_standin.py 0.0.0.0 8081`) by the
-e2e tests, where `GET /_sent` returns the recorded sendMessage calls. Standard library only, so it
+Used in-process by the app tests and as a container (`python3 botapi_standin.py 0.0.0.0 8081`, the expected
+token in STANDIN_BOT_TOKEN) by the e2e tests, where `GET /_sent` returns the recorded sendMessage calls.
+A wrong token gets Telegram's 401 answer and is not recorded. Standard library only, so it
 runs in any image with Python 3.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import os
 import sys
 import threading
 import time
@@ -113,7 +115,9 @@ class Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str]) -> None:
     host, port = argv[1], int(argv[2])
-    server = BotApiStandIn([command_update(1, "/start")], host=host, port=port)
+    # The token the bot must call with (Telegram answers any other with 401); unset: any token is accepted.
+    token = os.environ.get("STANDIN_BOT_TOKEN") or None
+    server = BotApiStandIn([command_update(1, "/start")], host=host, port=port, token=token)
     print(f"bot api stand-in on {host}:{port}", flush=True)
     server.serve_forever()
 

@@ -15,6 +15,7 @@ from .conftest import App, log_of, wait_for
 pytestmark = pytest.mark.app
 
 TOKEN = "123456:TEST-token-for-the-stand-in"
+START_REPLY = "Hello! I am the botstack demo bot.\n/posts shows the latest posts published to the channels."
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_bot_answers_start_and_posts(app: App, api: str, auth: dict[str, str], b
                     TELEGRAM_API_URL=bot_api.url, API_URL=api)
     wait_for(lambda: len(bot_api.sent) >= 2, 20, f"two replies\n{log_of(bot)}")
     start, posts = bot_api.sent[:2]
-    assert int(start["chat_id"]) == CHAT and "/posts" in start["text"]
+    assert int(start["chat_id"]) == CHAT and start["text"] == START_REPLY
     assert int(posts["chat_id"]) == CHAT
     assert f"#{created.json()['id']} [news] hello from the channel" in posts["text"]
     assert "getUpdates" in bot_api.calls
@@ -61,3 +62,18 @@ def test_bot_without_token_fails_naming_the_variable(app: App) -> None:
     result = app.run(["-c", "from botstack_app.bot import main; main()"], timeout=30)
     assert result.returncode == 2
     assert "BOT_TOKEN (or BOT_TOKEN_FILE) is required" in result.stderr
+
+
+def test_bot_with_a_wrong_token_is_refused_and_sends_nothing(app: App, bot_api: BotApiStandIn, tmp_path) -> None:
+    wrong = "654321:WRONG-token-for-the-stand-in"
+    refused = httpx.post(f"{bot_api.url}/bot{wrong}/getMe", timeout=5)
+    assert refused.status_code == 401
+    assert refused.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    assert httpx.post(f"{bot_api.url}/bot{TOKEN}/getMe", timeout=5).json()["ok"] is True
+    bot = app.start("botstack_app.bot:main", "bot", BOT_TOKEN=wrong, TELEGRAM_API_URL=bot_api.url,
+                    API_URL="http://127.0.0.1:9")
+    assert bot.wait(20) != 0, f"the bot must stop on Unauthorized\n{log_of(bot)}"
+    assert "Unauthorized" in log_of(bot)
+    assert bot_api.calls == ["getMe"], "only the test's own call with the right token may get through"
+    assert bot_api.sent == []
+    assert wrong not in log_of(bot)

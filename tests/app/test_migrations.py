@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
-from .conftest import App, Postgres, Redis, app_env
+from .conftest import BACKEND, App, Postgres, Redis, app_env
 
 pytestmark = pytest.mark.app
 
@@ -16,6 +18,12 @@ def empty_app(tmp_path, postgres: Postgres, redis_server: Redis) -> tuple[App, s
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     return App(tmp_path, app_env(tmp_path, secrets, url, redis_server.url)), url
+
+
+def alembic_head() -> str:
+    """The head revision of the app's migration scripts, read through its alembic.ini as `alembic` does."""
+    (head,) = ScriptDirectory.from_config(Config(str(BACKEND / "alembic.ini"))).get_heads()
+    return head
 
 
 def tables(url: str) -> set[str]:
@@ -31,7 +39,7 @@ def test_upgrade_from_empty_then_again(empty_app: tuple[App, str]) -> None:
     assert first.returncode == 0, first.stderr
     assert tables(url) == {"alembic_version", "posts", "publications"}
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(alembic_head(),)]
         conn.execute("INSERT INTO posts (channel, text, publish_at) VALUES ('c', 'kept', now())")
         conn.commit()
     second = app.alembic("upgrade", "head")
@@ -40,7 +48,7 @@ def test_upgrade_from_empty_then_again(empty_app: tuple[App, str]) -> None:
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT text FROM posts").fetchall() == [("kept",)]
     current = app.alembic("current")
-    assert current.returncode == 0 and "0001 (head)" in current.stdout
+    assert current.returncode == 0 and f"{alembic_head()} (head)" in current.stdout
 
 
 def test_downgrade_and_upgrade_again(empty_app: tuple[App, str]) -> None:

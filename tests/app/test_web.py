@@ -15,13 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import REPO, App, free_port, log_of, wait_for
+from .conftest import REPO, App, free_port, log_of, require_installed, wait_for
 
-pytestmark = [
-    pytest.mark.app,
-    pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed (apt-get install caddy)"),
-]
+pytestmark = pytest.mark.app
 CADDYFILE = REPO / "app" / "web" / "Caddyfile"
+
+
+@pytest.fixture(autouse=True)
+def _caddy_installed() -> None:
+    require_installed(shutil.which("caddy") is not None, "caddy", "apt-get install caddy")
 
 
 def caddy_env(tmp: Path, **env: str) -> dict[str, str]:

@@ -120,12 +120,12 @@ def database(provisioned: Provisioned) -> Database:
     host = provisioned.host
     provisioned.wait_for_image()
     if host.run(f"docker image inspect {PG_IMAGE}", check=False).returncode != 0:
-        try:
-            from tests.setup import ensure_image
+        from tests.setup import SetupError, ensure_image
 
+        try:
             ensure_image(PG_IMAGE)
-        except Exception as exc:  # noqa: BLE001 - any setup failure means: cannot test backups here
-            pytest.skip(f"{PG_IMAGE} not available ({exc}); run `python -m tests.setup all`")
+        except SetupError as exc:  # an error of every test that needs the database, never a skip
+            pytest.fail(f"{PG_IMAGE} could not be built ({exc}); see `python -m tests.setup all`", pytrace=False)
         provisioned.shipping = ship_image(host, PG_IMAGE)
         provisioned.wait_for_image()
     host.run(f"docker run -d --name {PG_CONTAINER} --restart unless-stopped "
