@@ -1,4 +1,8 @@
-"""ApiService: the HTTP API, on the backend network (database, cache) and the edge network (web)."""
+"""ApiService: the HTTP API, on the backend network (database, cache) and the edge network (web).
+
+An update starts the new API container and waits until it is healthy while the old one still serves; the old
+one is stopped after the rest of the update and drains its in-flight requests (docs/rollout.md).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from typing import cast
 import pulumi
 import pulumi_docker as docker
 
-from components.app_service import API_PORT, AppServiceArgs, app_container_spec
-from components.container import NetworkAttachment, hardened_container
+from components.app_service import API_PORT, AppServiceArgs, app_container_spec, overlapping_container
+from components.container import NetworkAttachment
 
-# uvicorn finishes in-flight requests on SIGTERM; the provider would kill it at once without a grace period.
+# uvicorn stops accepting, then finishes in-flight requests on SIGTERM; the provider would kill it at once without a grace period.
 GRACE_SECONDS = 30
 
 
@@ -29,7 +33,7 @@ class ApiService(pulumi.ComponentResource):
             networks=[NetworkAttachment(args.backend_network, ["api"]), NetworkAttachment(args.edge_network, ["api"])],
             grace_seconds=GRACE_SECONDS,
         )
-        self.container = hardened_container(name, spec, args.naming, self, args.depends_on)
+        self.container = overlapping_container(name, spec, args.naming, self, args.depends_on)
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.internal_url = f"http://api:{API_PORT}"
         self.register_outputs({"containerName": self.container_name, "internalUrl": self.internal_url})

@@ -1,4 +1,8 @@
-"""BotService: the Telegram bot. Backend network for the API and database; edge network to reach the Bot API."""
+"""BotService: the Telegram bot. Backend network for the API and database; edge network to reach the Bot API.
+
+Replaced stop-then-start (pulumi-docker's default), never overlapping: Telegram allows one getUpdates poller per
+token and answers a second one 409 Conflict (docs/rollout.md).
+"""
 
 from __future__ import annotations
 

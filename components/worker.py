@@ -1,4 +1,8 @@
-"""WorkerService: background jobs from Redis into PostgreSQL; backend network only (no way out, none needed)."""
+"""WorkerService: background jobs from Redis into PostgreSQL; backend network only (no way out, none needed).
+
+The new worker starts before the old one stops (docs/rollout.md): two workers may take jobs at once, which the
+reliable queue allows (a job is in exactly one worker's processing list; a post is published once).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from typing import cast
 import pulumi
 import pulumi_docker as docker
 
-from components.app_service import AppServiceArgs, app_container_spec
-from components.container import NetworkAttachment, hardened_container
+from components.app_service import AppServiceArgs, app_container_spec, overlapping_container
+from components.container import NetworkAttachment
 
 # On SIGTERM the worker finishes the job in hand; unfinished jobs go back to the queue.
 GRACE_SECONDS = 60
@@ -28,6 +32,6 @@ class WorkerService(pulumi.ComponentResource):
             networks=[NetworkAttachment(args.backend_network, ["worker"])],
             grace_seconds=GRACE_SECONDS,
         )
-        self.container = hardened_container(name, spec, args.naming, self, args.depends_on)
+        self.container = overlapping_container(name, spec, args.naming, self, args.depends_on)
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.register_outputs({"containerName": self.container_name})

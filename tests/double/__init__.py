@@ -11,6 +11,7 @@ import runpy
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,9 @@ class LogLine:
     typ: str
     name: str
     detail: str = ""
+    # time.monotonic() when the provider call began and ended: ordering and overlap tests read these
+    started: float = 0.0
+    finished: float = 0.0
 
     def __iter__(self):
         return iter((self.action, self.typ, self.name))
@@ -108,7 +112,9 @@ class OptionsMonitor(_mocks.MockMonitor):
         _current.options = {
             "protect": bool(request.protect),
             "retainOnDelete": bool(request.retainOnDelete),
-            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            # None: not set, the provider's choice stands; True/False: the program's, which wins
+            # (step_generator.go: `if goal.DeleteBeforeReplace != nil { deleteBeforeReplace = *goal.DeleteBeforeReplace }`)
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
             "replaceOnChanges": list(request.replaceOnChanges),
             "ignoreChanges": list(request.ignoreChanges),
         }
@@ -170,17 +176,19 @@ class RealMocks(pulumi.runtime.Mocks):
         return entry.id, self._present(entry)
 
     # ---- the engine's part, simplified ------------------------------------------------------
-    def _record(self, action: str, typ: str, name: str, detail: str = "") -> None:
+    def _record(self, action: str, typ: str, name: str, detail: str = "", started: float | None = None) -> None:
+        now = time.monotonic()
         with self._lock:
-            self.log.append(LogLine(action, typ, name, detail))
+            self.log.append(LogLine(action, typ, name, detail, now if started is None else started, now))
 
     def _create(self, urn, typ, name, inputs, options, provider, secret_keys, action="created") -> Entry:
+        started = time.monotonic()
         rid, outputs = self._do_create(typ, name, inputs, provider, urn)
         with self._lock:
             self._order += 1
             entry = Entry(urn, typ, name, rid, inputs, outputs, options, provider, secret_keys, self._order, self._run)
             self.registry[urn] = entry
-        self._record(action, typ, name)
+        self._record(action, typ, name, started=started)
         return entry
 
     def _change(self, old: Entry, inputs, options, provider, secret_keys) -> Entry:
@@ -197,13 +205,16 @@ class RealMocks(pulumi.runtime.Mocks):
             if self._delete_before_replace(old, options):
                 self._delete(old)
                 return self._create(old.urn, old.typ, old.name, inputs, options, provider, secret_keys, action="replaced")
+            # Create-before-delete: the replacement is created now, the old resource is deleted only after
+            # every other step of the update (the engine's DeleteReplaced steps run in the delete phase).
             with self._lock:
                 self._pending_deletes.append(old)
             return self._create(old.urn, old.typ, old.name, inputs, options, provider, secret_keys, action="replaced")
+        started = time.monotonic()
         outputs = self._do_update(old, inputs, kind)
         old.inputs, old.outputs, old.options, old.run = inputs, outputs, options, self._run
         old.secret_keys = secret_keys
-        self._record("updated", old.typ, old.name, kind)
+        self._record("updated", old.typ, old.name, kind, started=started)
         return old
 
     def _diff(self, old: Entry, inputs: dict, options: dict) -> str:
@@ -229,8 +240,13 @@ class RealMocks(pulumi.runtime.Mocks):
             return "replace" if "triggers" in changed else "update"
         raise NotImplementedError(f"double: diff of {typ} is not implemented")
 
-    def _delete_before_replace(self, old: Entry, options: dict) -> bool:
-        if old.typ == CONTAINER or options.get("deleteBeforeReplace"):
+    @staticmethod
+    def _delete_before_replace(old: Entry, options: dict) -> bool:
+        """The program's deleteBeforeReplace when it set one (also False), else the provider's choice:
+        Container always, Network and Volume when named (provider-semantics.md §0.3)."""
+        if options.get("deleteBeforeReplace") is not None:
+            return bool(options["deleteBeforeReplace"])
+        if old.typ == CONTAINER:
             return True
         return old.typ in (NETWORK, VOLUME) and bool(old.inputs.get("name"))
 
@@ -343,6 +359,14 @@ class RealMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"double: update of {typ} is not implemented")
 
     def _delete(self, entry: Entry) -> None:
+        started = time.monotonic()
+        self._do_delete(entry)
+        with self._lock:
+            if self.registry.get(entry.urn) is entry:
+                del self.registry[entry.urn]
+        self._record("deleted", entry.typ, entry.name, started=started)
+
+    def _do_delete(self, entry: Entry) -> None:
         typ = entry.typ
         if typ == CONTAINER:
             docker_ops.delete_container(self._client(entry.provider), entry.id, entry.outputs)
@@ -355,10 +379,6 @@ class RealMocks(pulumi.runtime.Mocks):
         elif typ in (commands.LOCAL, commands.REMOTE) and entry.inputs.get("delete"):
             self._run_cmd(typ, entry.inputs, entry.inputs["delete"], entry.outputs)
         # Image, CopyToRemote, RandomPassword and providers: delete does nothing.
-        with self._lock:
-            if self.registry.get(entry.urn) is entry:
-                del self.registry[entry.urn]
-        self._record("deleted", typ, entry.name)
 
     def _present(self, entry: Entry) -> dict:
         out = dict(entry.outputs)

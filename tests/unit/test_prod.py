@@ -75,7 +75,7 @@ def test_bootstrap_as_root_then_everything_as_the_deploy_user(prod):
 
 def test_https_on_the_domain(prod):
     mocks, outputs, _ = prod
-    web = next(r for r in mocks.of_type("docker:index/container:Container") if r.inputs["name"] == "botstack-prod-web")
+    web = next(r for r in mocks.of_type("docker:index/container:Container") if r.inputs.get("name") == "botstack-prod-web")
     assert "SITE_ADDRESS=bot.example.com" in web.inputs["envs"]
     assert {(p["ip"], p["external"]) for p in web.inputs["ports"]} == {("0.0.0.0", 80), ("0.0.0.0", 443)}
     assert outputs["url"] == "https://bot.example.com"

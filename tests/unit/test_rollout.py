@@ -1,0 +1,74 @@
+"""How each app service is replaced (docs/rollout.md), read off the registered resource options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from tests.unit.conftest import BOT_TOKEN
+from tests.unit.harness import OptionRecordingMonitor, RecordingMocks, _resolve, config_entries
+
+CONTAINER = "docker:index/container:Container"
+
+
+class DeleteBeforeReplaceMonitor(OptionRecordingMonitor):
+    """Also records whether the program set delete_before_replace at all (False and unset differ to the engine)."""
+
+    defined: dict[str, bool | None]
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        self.defined[request.name] = bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None
+        return super().RegisterResource(request)
+
+
+@pytest.fixture(scope="module")
+def full_dev(tmp_path_factory) -> tuple[RecordingMocks, dict[str, bool | None]]:
+    import components.stack as stack_module
+    from components.config import load_config
+    from components.stack import build_stack
+
+    original = stack_module.REPO_ROOT
+    stack_module.REPO_ROOT = tmp_path_factory.mktemp("rollout")
+    mocks = RecordingMocks()
+    monitor = DeleteBeforeReplaceMonitor(mocks)
+    monitor.defined = {}
+    try:
+        pulumi.runtime.set_mocks(mocks, project="botstack", stack="dev", preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(
+            config_entries({"profile": "full", "botToken": BOT_TOKEN}), secret_keys=["botstack:botToken"]
+        )
+        _resolve(build_stack(load_config(), "botstack", "dev"))
+    finally:
+        stack_module.REPO_ROOT = original
+    return mocks, monitor.defined
+
+
+def service_of(inputs: dict[str, Any]) -> str:
+    return next(item["value"] for item in inputs["labels"] if item["label"] == "botstack.service")
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_api_and_worker_start_their_replacement_before_the_old_one_stops(full_dev, service):
+    mocks, defined = full_dev
+    (container,) = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) == service]
+    assert defined[container.name] is False  # explicitly create-before-delete
+    assert "name" not in container.inputs  # two exist during an update: the provider names each one
+    assert "ports" not in container.inputs  # and neither may hold a host port the other needs
+    assert container.inputs["wait"] is True  # the replacement is healthy before anything after it runs
+
+
+def test_the_api_is_reached_by_its_alias_on_both_networks(full_dev):
+    mocks, _ = full_dev
+    (api,) = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) == "api"]
+    assert [net["aliases"] for net in api.inputs["networksAdvanced"]] == [["api"], ["api"]]
+    assert api.inputs["destroyGraceSeconds"] >= 30  # time to drain in-flight requests
+
+
+@pytest.mark.parametrize("service", ["bot", "database", "cache", "web"])
+def test_the_others_keep_stop_then_start_and_a_fixed_name(full_dev, service):
+    mocks, defined = full_dev
+    (container,) = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) == service]
+    assert defined[container.name] is None  # the provider's delete-before-replace stands
+    assert container.inputs["name"] == f"botstack-dev-{service}"
