@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 
 
 @dataclass
@@ -20,6 +21,8 @@ class Registered:
     custom: bool
     provider: str | None
     options: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)  # what the mock provider answered
 
 
 class OptionRecordingMonitor(pulumi_mocks.MockMonitor):
@@ -41,6 +44,11 @@ class OptionRecordingMonitor(pulumi_mocks.MockMonitor):
         }
         return super().RegisterResource(request)
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        """`register_outputs()` of a component (or the stack's exports): kept by URN, secrets still wrapped."""
+        self.recording.registered_outputs[request.urn] = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        return super().RegisterResourceOutputs(request)
+
 
 @dataclass
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -48,19 +56,27 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     resources: list[Registered] = field(default_factory=list)
     pending_options: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    registered_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         options = self.pending_options.pop((args.typ, args.name), {})
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.custom, args.provider, options))
+        resource_id = f"{args.name}-id"
+        self.resources.append(
+            Registered(args.typ, args.name, dict(args.inputs), args.custom, args.provider, options, resource_id)
+        )
         outputs = dict(args.inputs)
         fake = hashlib.sha256(f"{args.typ}/{args.name}".encode()).hexdigest()
-        if args.typ == "docker:index/image:Image":
+        if args.typ == "docker:index/container:Container" and not args.inputs.get("name"):
+            # pulumi-docker names a container left unnamed `<resource name>-<7 hex>`
+            outputs["name"] = f"{args.name}-{fake[:7]}"
+        elif args.typ == "docker:index/image:Image":
             outputs["repoDigest"] = f"sha256:{fake}"
         elif args.typ == "docker:index/remoteImage:RemoteImage":
             outputs["imageId"] = f"sha256:{fake}"
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = fake[: int(args.inputs.get("length", 16))]
-        return f"{args.name}-id", outputs
+        self.resources[-1].outputs = outputs
+        return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -71,6 +87,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def named(self, name: str) -> Registered:
         matches = [r for r in self.resources if r.name == name]
         assert len(matches) == 1, f"{name}: {len(matches)} resources"
+        return matches[0]
+
+    def outputs_of(self, name: str) -> dict[str, Any]:
+        """What the component (or the stack, by its name `<project>-<stack>`) passed to register_outputs()."""
+        matches = [outputs for urn, outputs in self.registered_outputs.items() if urn.rsplit("::", 1)[-1] == name]
+        assert len(matches) == 1, f"{name}: {len(matches)} register_outputs calls"
         return matches[0]
 
     def containers(self) -> dict[str, dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pulumi
 import pytest
 
 from components.api import ApiService
@@ -224,5 +223,12 @@ def test_remote_target_uses_sudo_and_the_connection():
 
 
 def test_component_outputs_are_registered():
-    mocks, database = declare(CASES["database"][1])
-    assert isinstance(database.internal_url, pulumi.Output)
+    mocks, _ = declare(CASES["database"][1])
+    registered = mocks.outputs_of("database")
+    assert is_secret(registered["internalUrl"]) and unwrap(registered["internalUrl"]) == "url"
+    assert {k: v for k, v in registered.items() if k != "internalUrl"} == {
+        "containerName": "botstack-dev-database",
+        "volumeName": "botstack-dev-database-data",
+    }
+    mocks, _ = declare(CASES["deploy-check"][1])
+    assert mocks.outputs_of("deploy-check") == {"url": "http://127.0.0.1:8080/api/health"}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
 
 from tests.unit.conftest import BOT_TOKEN, prod_config
-from tests.unit.harness import RecordingMocks, run_stack
+from tests.unit.harness import RecordingMocks, is_secret, run_stack, unwrap
 
 CONTAINER = "docker:index/container:Container"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -50,10 +51,48 @@ def test_profile_decides_the_services(declared):
     assert set(outputs["containers"]) == expected
 
 
+# service -> (memory MB, memory reservation MB, cpus, user): the defaults README promises (fit a 2 GB VDS), and
+# the users of the images (PostgreSQL and Redis as 999, the app and Caddy as 10001).
+DEFAULT_LIMITS_AND_USER = {
+    "database": (1024, 512, "1", "999:999"),
+    "cache": (256, 64, "0.5", "999:999"),
+    "api": (384, 128, "0.5", "10001:10001"),
+    "worker": (384, 128, "0.5", "10001:10001"),
+    "bot": (512, 256, "0.5", "10001:10001"),
+    "web": (128, 32, "0.25", "10001:10001"),
+}
+
+
+def limits_and_user(inputs: dict[str, Any]) -> tuple[int, int, str, str]:
+    return int(inputs["memory"]), int(inputs["memoryReservation"]), inputs["cpus"], inputs["user"]
+
+
+def test_every_container_gets_its_service_defaults_for_limits_and_user(declared):
+    for service, inputs in containers(declared[2]).items():
+        assert limits_and_user(inputs) == DEFAULT_LIMITS_AND_USER[service], service
+
+
+def test_resources_overrides_change_exactly_the_keys_they_set(private_key):
+    overrides = {
+        "api": {"memory": "512M", "cpus": "0.75"},
+        "database": {"memoryReservation": "256M"},
+        "bot": {"memory": "1G", "memoryReservation": "300M", "cpus": "1.5"},
+        "web": {"cpus": "0.1"},
+    }
+    mocks, _ = run_stack({**stack_config("dev", "full", private_key), "resources": overrides})
+    expected = {
+        **DEFAULT_LIMITS_AND_USER,
+        "api": (512, 128, "0.75", "10001:10001"),
+        "database": (1024, 256, "1", "999:999"),
+        "bot": (1024, 300, "1.5", "10001:10001"),
+        "web": (128, 32, "0.1", "10001:10001"),
+    }
+    assert {service: limits_and_user(inputs) for service, inputs in containers(mocks).items()} == expected
+
+
 def test_every_container_has_limits_rotation_restart_and_a_healthcheck(declared):
     for service, inputs in containers(declared[2]).items():
-        assert inputs["memory"] >= 64 and inputs["memoryReservation"] < inputs["memory"], service
-        assert float(inputs["cpus"]) > 0, service
+        assert inputs["memoryReservation"] < inputs["memory"], service
         assert inputs["logDriver"] == "json-file", service
         assert inputs["logOpts"] == {"max-size": "10m", "max-file": "3"}, service
         assert inputs["restart"] == "unless-stopped", service
@@ -63,7 +102,7 @@ def test_every_container_has_limits_rotation_restart_and_a_healthcheck(declared)
 
 def test_every_container_is_hardened(declared):
     for service, inputs in containers(declared[2]).items():
-        assert inputs["user"] and not inputs["user"].startswith(("0", "root")), service
+        assert inputs["user"] == DEFAULT_LIMITS_AND_USER[service][3], service
         assert inputs["securityOpts"] == ["no-new-privileges:true"], service
         assert inputs["capabilities"]["drops"] == ["ALL"] and not inputs["capabilities"].get("adds"), service
         assert inputs["readOnly"] is True and "/tmp" in inputs["tmpfs"], service
@@ -123,14 +162,60 @@ def test_database_and_cache_stop_gracefully(declared):
     assert all(inputs["destroyGraceSeconds"] > 0 for inputs in by_service.values())
 
 
-def test_no_secret_reaches_an_environment_or_a_command_line(declared):
-    _, _, mocks, outputs = declared
-    password = outputs["databaseUrl"].split(":")[2].split("@")[0]
-    assert len(password) >= 12
+GIVEN_SECRETS = {
+    "dbPassword": "given-db-password-0123",
+    "redisPassword": "given-redis-password-4567",
+    "jwtSecret": "given-jwt-secret-0123456789abcdef0123456789",
+}
+
+
+def plain_text(value: Any) -> str:
+    """Every part of a recorded input that is NOT a Pulumi secret (what state would keep in plain text)."""
+    if is_secret(value):
+        return ""
+    if isinstance(value, dict):
+        return "\n".join(f"{k}={plain_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "\n".join(plain_text(v) for v in value)
+    return str(value)
+
+
+def forms_of(secret: str) -> set[str]:
+    """A secret as it could leak: itself, base64 (the secrets payload's encoding), and each line of a PEM key."""
+    lines = {line for line in secret.splitlines() if len(line) >= 16 and not line.startswith("-----")}
+    return {secret, base64.b64encode(secret.encode()).decode(), *lines}
+
+
+def generated_secrets(mocks: RecordingMocks) -> dict[str, str]:
+    return {r.name: r.outputs["result"] for r in mocks.of_type("random:index/randomPassword:RandomPassword")}
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["generated", "given"])
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_secret_value_is_in_plain_text_in_any_resource_input_or_output(stack, given, private_key):
+    config = {**stack_config(stack, "full", private_key), **(GIVEN_SECRETS if given else {})}
+    mocks, outputs = run_stack(config, stack=stack)
+    secrets = {"botToken": BOT_TOKEN, **({"sshPrivateKey": private_key} if stack == "prod" else {})}
+    secrets.update(GIVEN_SECRETS if given else generated_secrets(mocks))
+    if not given:  # the generated ones: database, Redis, JWT
+        assert {"secrets-db-password", "secrets-redis-password", "secrets-jwt-secret"} <= set(secrets)
+    everything = repr([unwrap(r.inputs) for r in mocks.resources])
+    for key, value in secrets.items():  # the search can find them: each is in some input, as a Pulumi secret
+        assert any(form in everything for form in forms_of(value)), f"{key} is in no input at all"
     for registered in mocks.resources:
-        flat = repr({k: v for k, v in registered.inputs.items() if k not in ("stdin", "triggers", "connection")})
-        assert password not in flat, registered.name
-        assert BOT_TOKEN not in flat, registered.name
+        plain = plain_text(registered.inputs)
+        for key, value in secrets.items():
+            assert not any(form in plain for form in forms_of(value)), f"{key} in plain text in {registered.name}'s inputs"
+    for key, value in outputs.items():
+        if key.endswith(":secret"):
+            continue
+        if any(form in repr(value) for secret in secrets.values() for form in forms_of(secret)):
+            assert outputs[f"{key}:secret"], f"stack output {key} carries a secret but is not a Pulumi secret"
+    assert outputs["databaseUrl:secret"] is True
+
+
+def test_no_secret_reaches_an_environment_or_a_command_line(declared):
+    _, _, mocks, _ = declared
     for service, inputs in containers(mocks).items():
         for env in inputs.get("envs", []):
             name, _, value = env.partition("=")
@@ -169,7 +254,8 @@ def test_deploy_check_watches_every_container(declared):
     check = mocks.named("deploy-check-http")
     assert check.typ == "command:local:Command"
     assert outputs["healthUrl"] in check.inputs["create"] and "deploy-check.sh" in check.inputs["create"]
-    assert len(check.inputs["triggers"]) == len(outputs["containers"])
+    # Exactly the ids of the service containers: a replaced container (new id) re-runs the check.
+    assert sorted(check.inputs["triggers"]) == sorted(r.id for r in mocks.of_type(CONTAINER))
 
 
 def test_stack_outputs(declared):
@@ -181,3 +267,45 @@ def test_stack_outputs(declared):
         assert outputs["dockerHost"] == "ssh://deploy@203.0.113.10:22"
         assert outputs["backupCommand"] == "sudo /usr/local/lib/botstack/backup.sh"
         assert outputs["restoreCommand"] == "sudo /usr/local/lib/botstack/restore.sh"
+
+
+def test_components_register_their_outputs(declared):
+    stack, profile, mocks, outputs = declared
+    names = {service: registered.outputs["name"] for service, registered in containers_registered(mocks).items()}
+    assert outputs["containers"] == names
+    database_url = mocks.outputs_of("database")["internalUrl"]
+    assert is_secret(database_url) and unwrap(database_url) == outputs["databaseUrl"]
+    assert {k: v for k, v in mocks.outputs_of("database").items() if k != "internalUrl"} == {
+        "containerName": names["database"],
+        "volumeName": f"botstack-{stack}-database-data",
+    }
+    assert mocks.outputs_of("cache") == {"containerName": names["cache"], "volumeName": f"botstack-{stack}-cache-data"}
+    assert mocks.outputs_of("api") == {"containerName": names["api"], "internalUrl": "http://api:8000"}
+    assert mocks.outputs_of("web") == {"containerName": names["web"], "publicUrl": outputs["url"]}
+    if profile == "full":
+        assert mocks.outputs_of("worker") == {"containerName": names["worker"]}
+        assert mocks.outputs_of("bot") == {"containerName": names["bot"]}
+    assert mocks.outputs_of("network") == outputs["networks"]
+    # built images (dev) run by their local image id (repoDigest with skipPush), pulled ones by imageId
+    images = {r.name.removeprefix("images-"): r for r in mocks.resources if r.name.startswith("images-")}
+    assert mocks.outputs_of("images") == {
+        image: r.outputs["repoDigest" if r.typ == "docker:index/image:Image" else "imageId"] for image, r in images.items()
+    }
+    assert {image: r.typ.rsplit(":", 1)[-1] for image, r in images.items()} == {
+        "backend": "Image" if stack == "dev" else "RemoteImage",
+        "web": "Image" if stack == "dev" else "RemoteImage",
+        "postgres": "RemoteImage",
+        "redis": "RemoteImage",
+    }
+    secrets = mocks.outputs_of("secrets")
+    assert secrets["revision"] == mocks.named("secrets-files").id
+    assert unwrap(secrets["databaseUrl"]) == outputs["databaseUrl"] and is_secret(secrets["databaseUrl"])
+    expected_files = {"database_url", "db_password", "jwt_secret", "redis.conf", "redis_password", "redis_url"}
+    assert set(secrets["paths"]) == expected_files | ({"bot_token"} if profile == "full" else set())
+    assert mocks.outputs_of("deploy-check") == {"url": outputs["healthUrl"]}
+    if stack == "prod":
+        assert mocks.outputs_of("server") == {"sshTarget": "deploy@203.0.113.10"}
+
+
+def containers_registered(mocks: RecordingMocks) -> dict[str, Any]:
+    return {_label(r.inputs, "botstack.service"): r for r in mocks.of_type(CONTAINER)}
