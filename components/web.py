@@ -58,7 +58,10 @@ class WebFrontend(pulumi.ComponentResource):
             envs=web_environment(config),
             volumes={"/data": volume.name},
             tmpfs={**DEFAULT_TMPFS, "/config": "rw,noexec,nosuid,size=8m"},
-            healthcheck=Healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/healthz"]),
+            # every 2 s (the shared default is 5 s): `up` waits for web last, so this is time every apply waits
+            healthcheck=Healthcheck(
+                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/healthz"], interval="2s", retries=25
+            ),
             networks=[NetworkAttachment(args.edge_network, ["web"])],
             ports=published_ports(config),
             resources=config.resources_for("web"),

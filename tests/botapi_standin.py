@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 CHAT = 4242
+LONG_POLL_SECONDS = 0.3  # how long getUpdates holds when nothing is pending
+CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 
 
 def command_update(update_id: int, text: str, chat: int = CHAT) -> dict[str, Any]:
@@ -46,6 +48,8 @@ class BotApiStandIn(ThreadingHTTPServer):
         self.token = token  # None: any token is accepted
         self.sent: list[dict[str, str]] = []
         self.calls: list[str] = []
+        self.polls: list[dict[str, Any]] = []  # every getUpdates: client, started, finished (time.time()), status
+        self.held: dict[int, tuple[str, threading.Event]] = {}  # poll number -> (client, terminated)
         self.lock = threading.Lock()
 
     @property
@@ -73,6 +77,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_sent":
             with self.server.lock:
                 return self._reply(200, {"sent": list(self.server.sent), "calls": list(self.server.calls)})
+        if self.path == "/_polls":
+            with self.server.lock:
+                return self._reply(200, {"polls": [dict(p) for p in self.server.polls]})
         return self.do_POST()
 
     def do_POST(self) -> None:  # noqa: N802
@@ -87,12 +94,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "getMe":
             return self._ok({"id": 1, "is_bot": True, "first_name": "Stand-in", "username": "standin_bot"})
         if method == "getUpdates":
-            offset = int(params.get("offset", 0))
-            with srv.lock:
-                pending = [u for u in srv.updates if u["update_id"] >= offset]
-            if not pending:
-                time.sleep(0.3)
-            return self._ok(pending)
+            return self._get_updates(int(params.get("offset", 0)))
         if method == "sendMessage":
             with srv.lock:
                 srv.sent.append(params)
@@ -100,6 +102,30 @@ class Handler(BaseHTTPRequestHandler):
             chat = {"id": int(params["chat_id"]), "type": "private"}
             return self._ok({"message_id": 1000 + n, "date": int(time.time()), "chat": chat, "text": params["text"]})
         return self._ok(True)
+
+    def _get_updates(self, offset: int) -> None:
+        srv, client = self.server, self.client_address[0]
+        terminated = threading.Event()
+        with srv.lock:
+            poll = {"client": client, "started": time.time(), "finished": None, "status": 200}
+            number = len(srv.polls)
+            srv.polls.append(poll)
+            # Telegram keeps one getUpdates per bot: a request from elsewhere ends the held one with 409.
+            for other_client, other_terminated in srv.held.values():
+                if other_client != client:
+                    other_terminated.set()
+            srv.held[number] = (client, terminated)
+            pending = [u for u in srv.updates if u["update_id"] >= offset]
+        if not pending:
+            terminated.wait(LONG_POLL_SECONDS)
+        with srv.lock:
+            del srv.held[number]
+            poll["finished"] = time.time()
+            if terminated.is_set():
+                poll["status"] = 409
+        if terminated.is_set():
+            return self._reply(409, {"ok": False, "error_code": 409, "description": CONFLICT})
+        return self._ok(pending)
 
     def _ok(self, result: object) -> None:
         self._reply(200, {"ok": True, "result": result})

@@ -141,7 +141,12 @@ class DevStack:
         return f"http://127.0.0.1:{self.web_port}"
 
     def container(self, service: str) -> Any:
-        return self.client.containers.get(f"botstack-{self.stack}-{service}")
+        """The service's running container, found by its labels (api and worker have provider-generated names);
+        while an update overlaps two of them, the newest."""
+        found = self.client.containers.list(filters={"label": [f"botstack.stack={self.stack}", f"botstack.service={service}"]})
+        if not found:
+            raise docker.errors.NotFound(f"no running container of service {service} in stack {self.stack}")
+        return max(found, key=lambda c: c.attrs["Created"])
 
     def token(self) -> str:
         """An API token, minted inside the API container from its mounted secret (the test never sees the secret)."""
