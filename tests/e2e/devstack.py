@@ -22,7 +22,18 @@ REPO = Path(__file__).resolve().parents[2]
 PROGRAM = REPO / "__main__.py"
 STANDIN_SCRIPT = REPO / "tests" / "botapi_standin.py"
 BOT_TOKEN = "123456789:AAStandInStandInStandInStandInStand"
+# The reference bot's answer to /start (app/backend/botstack_app/bot.py).
+START_REPLY = "Hello! I am the botstack demo bot.\n/posts shows the latest posts published to the channels."
+MIGRATIONS = REPO / "app" / "backend" / "botstack_app" / "migrations"
 APP_SERVICES = ("api", "worker", "bot")
+
+
+def alembic_head() -> str:
+    """The head revision of the app's migration scripts, as `alembic upgrade head` computes it."""
+    from alembic.script import ScriptDirectory
+
+    (head,) = ScriptDirectory(str(MIGRATIONS)).get_heads()
+    return head
 
 
 def free_port() -> int:
@@ -78,6 +89,7 @@ class BotApiContainer:
                 ports={"8081/tcp": ("127.0.0.1", self.port)},
                 labels={"botstack.e2e": "1"},
                 user="65534:65534",
+                environment={"STANDIN_BOT_TOKEN": BOT_TOKEN},  # any other token gets Telegram's 401
             )
             self.client.networks.get(self.network).connect(container, aliases=["telegram"])
             container.start()

@@ -7,10 +7,14 @@ diff or ordering: see tests/double/README.md).
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pulumi
 import pytest
 
 from tests.double import DoubleError, run_program
@@ -18,12 +22,15 @@ from tests.e2e.devstack import (
     APP_SERVICES,
     BOT_TOKEN,
     PROGRAM,
+    REPO,
+    START_REPLY,
     DevStack,
+    alembic_head,
     remove_stack_leftovers,
     stack_config,
     wait_until,
 )
-from tests.setup import POSTGRES_IMAGE
+from tests.setup import POSTGRES_IMAGE, PYTHON_IMAGE
 
 pytestmark = pytest.mark.e2e
 
@@ -57,10 +64,11 @@ def test_health_through_the_web_entrypoint(full_stack):
 def test_migrations_ran_before_the_api_started(full_stack):
     created = [name for action, _, name in full_stack.actions() if action == "created"]
     assert created.index("migrations-run") < created.index("api-container")
-    tables = full_stack.container("database").exec_run(
+    version = full_stack.container("database").exec_run(
         ["psql", "-U", "botstack", "-d", "botstack", "-Atc", "select version_num from alembic_version"], user="999:999"
     )
-    assert tables.exit_code == 0 and tables.output.strip(), tables.output
+    assert version.exit_code == 0, version.output
+    assert version.output.decode().split() == [alembic_head()]
 
 
 def test_the_worker_completes_a_job_created_through_the_api(full_stack):
@@ -75,26 +83,59 @@ def test_the_worker_completes_a_job_created_through_the_api(full_stack):
 
 
 def test_the_bot_answers_start(full_stack):
+    # The stand-in answers only the stack's token (any other gets 401 and is not recorded).
     sent = wait_until(lambda: full_stack.bot_api.sent(), 60, "the bot answered /start")
-    assert any(int(message["chat_id"]) == 4242 for message in sent)
+    assert [(int(message["chat_id"]), message["text"]) for message in sent] == [(4242, START_REPLY)]
+
+
+MB = 1024 * 1024
+# service -> (memory, reservation, NanoCpus, uid:gid): the stack's defaults (tests/unit/test_stack.py) on the engine
+EXPECTED_ON_THE_ENGINE = {
+    "database": (1024 * MB, 512 * MB, 1_000_000_000, "999:999"),
+    "cache": (256 * MB, 64 * MB, 500_000_000, "999:999"),
+    "api": (384 * MB, 128 * MB, 500_000_000, "10001:10001"),
+    "worker": (384 * MB, 128 * MB, 500_000_000, "10001:10001"),
+    "bot": (512 * MB, 256 * MB, 500_000_000, "10001:10001"),
+    "web": (128 * MB, 32 * MB, 250_000_000, "10001:10001"),
+}
+
+
+def process_ids(container: Any) -> dict[str, tuple[str, str]]:
+    """Every process of a running container (host pids, from `docker top`) -> its (Uid, Gid) lines of /proc/<pid>/status:
+    real, effective, saved and filesystem ids."""
+    top = container.top(ps_args="-o pid,args")
+    found = {}
+    for pid, _ in top["Processes"]:
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+        found[pid] = (status["Uid"].split(), status["Gid"].split())
+    return found
+
+
+def test_every_process_runs_as_its_service_user(full_stack):
+    for service, (_, _, _, user) in EXPECTED_ON_THE_ENGINE.items():
+        container = full_stack.container(service)
+        uid, gid = user.split(":")
+        processes = process_ids(container)
+        assert processes, f"{service}: no process"
+        for pid, (uids, gids) in processes.items():
+            assert uids == [uid] * 4 and gids == [gid] * 4, f"{service}: pid {pid} runs as uid {uids} gid {gids}"
 
 
 def test_docker_inspect_shows_what_was_declared(full_stack):
-    for service in ("database", "cache", *APP_SERVICES, "web"):
+    for service, (memory, reservation, nano_cpus, user) in EXPECTED_ON_THE_ENGINE.items():
         attrs = full_stack.container(service).attrs
         host, config = attrs["HostConfig"], attrs["Config"]
-        assert host["Memory"] >= 64 * 1024 * 1024 and host["MemoryReservation"] < host["Memory"], service
-        assert host["NanoCpus"] > 0, service
+        assert (host["Memory"], host["MemoryReservation"], host["NanoCpus"]) == (memory, reservation, nano_cpus), service
+        assert config["User"] == user, service
         assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, service
         assert host["RestartPolicy"]["Name"] == "unless-stopped", service
-        assert config["User"] and not config["User"].startswith("0"), service
         assert host["CapDrop"] == ["ALL"] and not host["CapAdd"], service
         assert host["SecurityOpt"] == ["no-new-privileges:true"], service
         assert host["ReadonlyRootfs"] is True, service
         assert not host["Privileged"], service
         assert config["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL"), service
         env = "\n".join(config.get("Env") or [])
-        assert BOT_TOKEN not in env and "postgresql://" not in env and "redis://" not in env, f"{service}: a secret in Env"
+        assert "postgresql://" not in env and "redis://" not in env, f"{service}: a URL with a password in Env"
 
 
 def test_nothing_listens_on_every_address(full_stack):
@@ -104,19 +145,121 @@ def test_nothing_listens_on_every_address(full_stack):
                 assert binding["HostIp"] == "127.0.0.1", container.name
 
 
-@pytest.mark.parametrize(("network", "reachable"), [("backend", True), ("edge", False)])
-def test_the_database_is_reachable_only_from_the_backend_network(full_stack, network, reachable):
+# Connects to host:port and prints what happened: connected, refused, timeout, or the errno's name.
+TCP_PROBE = """
+import errno, socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("connected")
+except ConnectionRefusedError:
+    print("refused")
+except (TimeoutError, socket.timeout):
+    print("timeout")
+except OSError as exc:
+    print(errno.errorcode.get(exc.errno, str(exc)))
+"""
+
+
+def tcp_probe(full_stack: DevStack, network: str, address: str, port: int) -> str:
+    probe = full_stack.client.containers.run(
+        PYTHON_IMAGE,
+        ["python3", "-c", TCP_PROBE, address, str(port)],
+        network=f"botstack-{full_stack.stack}-{network}",
+        detach=True,
+        user="65534:65534",
+        labels={"botstack.e2e": "1"},
+    )
+    try:
+        assert probe.wait(timeout=30)["StatusCode"] == 0, probe.logs().decode()
+        return probe.logs().decode().strip()
+    finally:
+        probe.remove(force=True)
+
+
+def test_the_database_is_on_the_backend_network_only(full_stack):
+    networks = full_stack.container("database").attrs["NetworkSettings"]["Networks"]
+    assert set(networks) == {f"botstack-{full_stack.stack}-backend"}
+
+
+@pytest.mark.parametrize(("network", "expected"), [("backend", {"connected"}), ("edge", {"refused", "timeout"})])
+def test_the_database_port_answers_only_from_the_backend_network(full_stack, network, expected):
+    # By address, not by name: from edge the name `db` doesn't resolve, which would prove nothing about the route.
+    address = full_stack.container("database").attrs["NetworkSettings"]["Networks"][f"botstack-{full_stack.stack}-backend"][
+        "IPAddress"
+    ]
+    assert address
+    assert tcp_probe(full_stack, network, address, 5432) in expected
+
+
+def test_pg_isready_answers_by_name_from_the_backend_network(full_stack):
     probe = full_stack.client.containers.run(
         POSTGRES_IMAGE,
         ["pg_isready", "-h", "db", "-p", "5432", "-t", "3"],
-        network=f"botstack-{full_stack.stack}-{network}",
-        remove=True,
+        network=f"botstack-{full_stack.stack}-backend",
         detach=True,
         user="999:999",
         labels={"botstack.e2e": "1"},
     )
-    status = probe.wait(timeout=30)["StatusCode"]
-    assert (status == 0) is reachable, f"pg_isready from {network}: exit {status}"
+    try:
+        assert probe.wait(timeout=30)["StatusCode"] == 0, probe.logs().decode()
+    finally:
+        probe.remove(force=True)
+
+
+def stack_secrets(full_stack: DevStack) -> dict[str, str]:
+    """The stack's secret values, read from the files write-secrets.sh made (what the containers mount)."""
+    directory = REPO / ".botstack" / full_stack.stack / "secrets"
+    values = {name: (directory / name).read_text() for name in ("db_password", "redis_password", "jwt_secret", "bot_token")}
+    assert values["bot_token"] == BOT_TOKEN
+    assert all(len(value) >= 12 for value in values.values()), "a secret file is (nearly) empty"
+    return values
+
+
+def leaked(text: str, secrets: dict[str, str]) -> list[str]:
+    """The names of the secrets found in text, as themselves or base64 (how the secrets payload carries them)."""
+    return [name for name, value in secrets.items() if value in text or base64.b64encode(value.encode()).decode() in text]
+
+
+def test_no_secret_in_docker_inspect_or_any_container_process(full_stack):
+    secrets = stack_secrets(full_stack)
+    containers = full_stack.client.containers.list(filters={"label": f"botstack.stack={full_stack.stack}"})
+    assert {c.labels["botstack.service"] for c in containers} == {"database", "cache", *APP_SERVICES, "web"}
+    for container in containers:
+        assert not leaked(json.dumps(container.attrs), secrets), f"{container.name}: docker inspect"
+        for pid in process_ids(container):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
+            assert not leaked(argv, secrets), f"{container.name}: pid {pid}'s command line"
+            assert not leaked(environ, secrets), f"{container.name}: pid {pid}'s environment"
+        assert not leaked(container.logs().decode(errors="replace"), secrets), f"{container.name}: its log"
+
+
+def plain_state(value: Any) -> str:
+    """What a state file would keep readable: everything but secret outputs (the double keeps those as Output.secret)."""
+    if isinstance(value, pulumi.Output):
+        return ""
+    if isinstance(value, dict):
+        return "\n".join(f"{k}={plain_state(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "\n".join(plain_state(v) for v in value)
+    return str(value)
+
+
+def test_no_secret_in_plain_text_in_the_state_the_double_keeps(full_stack):
+    secrets = stack_secrets(full_stack)
+    registry = list(full_stack.mocks.registry.values())
+    assert registry
+    found_as_secret: set[str] = set()
+    for entry in registry:
+        plain = {k: v for k, v in entry.inputs.items() if k not in entry.secret_keys}
+        plain_outputs = {k: v for k, v in entry.outputs.items() if k not in entry.secret_keys}
+        assert not leaked(plain_state(plain), secrets), f"{entry.name}: inputs kept in plain text"
+        assert not leaked(plain_state(plain_outputs), secrets), f"{entry.name}: outputs kept in plain text"
+        secret_part = {k: v for k, v in entry.inputs.items() if k in entry.secret_keys}
+        found_as_secret.update(leaked(json.dumps(secret_part, default=str), secrets))
+    # The search reaches them: every secret is in the state, as a secret (the secrets writer's stdin).
+    assert found_as_secret == set(secrets)
+    assert not leaked(json.dumps([list(line) for line in full_stack.mocks.log]), secrets), "the double's log"
 
 
 def test_nothing_changed_means_nothing_happens(full_stack):

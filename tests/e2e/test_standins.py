@@ -15,9 +15,11 @@ from typing import Any
 
 import docker
 import docker.errors
+import httpx
 import pytest
 from docker.models.containers import Container
 
+from tests.e2e.devstack import BOT_TOKEN, STANDIN_SCRIPT, free_port
 from tests.setup import CADDY_IMAGE, POSTGRES_IMAGE, PYTHON_IMAGE, REDIS_IMAGE
 
 pytestmark = pytest.mark.e2e
@@ -299,3 +301,33 @@ def test_python_standin_is_debian_python_3_11_with_venv_and_pip(docker_client: d
     assert lines[0] == "3.11.2"
     assert lines[-1] == "venv-ok"
     assert "python 3.11" in out
+
+
+def test_bot_api_standin_container_answers_only_its_token(docker_scratch, real_parts):
+    """The Bot API stand-in as the dev stack runs it: Telegram's 401 for any other token, nothing recorded for it."""
+    port = free_port()
+    docker_scratch.run(
+        PYTHON_IMAGE,
+        "telegram",
+        command=["python3", "/standin.py", "0.0.0.0", "8081"],
+        volumes={str(STANDIN_SCRIPT): {"bind": "/standin.py", "mode": "ro"}},
+        ports={"8081/tcp": ("127.0.0.1", port)},
+        environment={"STANDIN_BOT_TOKEN": BOT_TOKEN},
+        user="65534:65534",
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(f"{base}/_sent"), 30, "the stand-in answers")
+    wrong = httpx.post(f"{base}/bot123456789:AAWrongWrongWrongWrongWrongWrongWron/getUpdates", timeout=5)
+    assert wrong.status_code == 401
+    assert wrong.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    assert httpx.get(f"{base}/_sent", timeout=5).json() == {"sent": [], "calls": []}
+    right = httpx.post(f"{base}/bot{BOT_TOKEN}/getUpdates", timeout=5).json()
+    assert right["ok"] is True and right["result"][0]["message"]["text"] == "/start"
+    assert httpx.get(f"{base}/_sent", timeout=5).json()["calls"] == ["getUpdates"]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
