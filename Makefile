@@ -9,27 +9,30 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.botstack/state
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(CURDIR)/.botstack/passphrase
 # Pulumi's Python runtime uses this virtualenv (see Pulumi.yaml).
 
-.PHONY: help venv up preview destroy logs backup-now restore test test-unit test-app test-e2e lint bench setup clean
+.PHONY: help venv engine lock up preview destroy logs backup-now restore test test-unit test-app test-e2e lint bench setup clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-test.txt
+$(VENV)/.installed: requirements.lock
 	@command -v python3 >/dev/null || { echo "botstack: python3 is missing: install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-test.txt
+	@python3 -m venv $(VENV) 2>/dev/null || { echo "botstack: python3 can't create a virtualenv: install venv (Debian: apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv with the program's and the tests' dependencies
 
-up: venv ## bring the stack up (STACK=dev by default; local state backend, no account needed)
+engine: ## install the pinned Pulumi CLI (scripts/versions.env): its release, else a build from Go modules
+	@scripts/install-pulumi.sh install
+
+up: venv engine ## bring the stack up (STACK=dev by default; local state backend, no account needed)
+	@scripts/install-prereqs.sh up
 	@scripts/pulumi-stack.sh up $(STACK)
 
-preview: venv ## show what `up` would change (STACK=dev|prod)
+preview: venv engine ## show what `up` would change (STACK=dev|prod)
 	@scripts/pulumi-stack.sh preview $(STACK)
 
-destroy: venv ## remove the stack's containers and networks (protected volumes stay)
+destroy: venv engine ## remove the stack's containers and networks (protected volumes stay)
 	@scripts/pulumi-stack.sh destroy $(STACK)
 
 logs: ## follow the logs of one service or all (STACK=dev SERVICE=api)
@@ -41,10 +44,11 @@ backup-now: venv ## run a backup on the prod VDS now and verify it
 restore: venv ## restore a dump into the prod database (DUMP=<file name>; asks before it overwrites)
 	@scripts/pulumi-stack.sh restore $(STACK) $(DUMP)
 
-setup: venv ## prepare real parts for the e2e tests (Docker engine, offline images); idempotent
+setup: venv engine ## install and prepare what the tests run for real (packages, Docker engine, offline images); idempotent
+	@scripts/install-prereqs.sh test
 	$(PY) -m tests.setup all
 
-test: venv setup ## run every test: lint, unit, app, e2e
+test: setup ## run every test: lint, unit, app, e2e
 	$(PY) -m pytest
 
 test-unit: venv ## the fast tests only (mock runtime, no Docker)
@@ -56,5 +60,11 @@ lint: venv ## static checks: ruff, mypy, shellcheck, hadolint, actionlint
 bench: venv setup ## measure updates, apply times, backups and image sizes on the real engine
 	$(PY) -m tests.bench
 
+lock: ## re-pin every Python dependency with hashes (requirements.lock) from requirements-test.txt
+	python3 -m venv .botstack/piptools && .botstack/piptools/bin/pip install -q pip-tools
+	.botstack/piptools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o requirements.lock requirements-test.txt
+
 clean: ## remove the virtualenv and test caches (not the stacks)
 	rm -rf $(VENV) .pytest_cache tests/.cache
+

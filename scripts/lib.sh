@@ -36,12 +36,22 @@ missing() {
   fi
 }
 
+# need_pulumi: the pinned CLI (scripts/versions.env) first on PATH, installed once if missing, and a
+# language host that can run this Python program.
 need_pulumi() {
-  command -v pulumi >/dev/null 2>&1 && return 0
-  missing "the Pulumi CLI is not installed (no 'pulumi' on PATH).
-  Install it: curl -fsSL https://get.pulumi.com | sh   (then open a new shell, or add ~/.pulumi/bin to PATH)
-  or: brew install pulumi/tap/pulumi | choco install pulumi | see https://www.pulumi.com/docs/install/
-  No Pulumi account is needed: botstack keeps the state in .botstack/state."
+  local bin
+  if [[ "$DRY_RUN" == 1 ]]; then
+    "$REPO/scripts/install-pulumi.sh" check || echo "+ scripts/install-pulumi.sh install" >&2
+    return 0
+  fi
+  bin="$("$REPO/scripts/install-pulumi.sh" bin-dir)" || die "the pinned Pulumi CLI is not installed (see the message above)."
+  export PATH="$bin:$PATH"
+  export PULUMI_SKIP_UPDATE_CHECK=true
+  command -v pulumi-language-python >/dev/null 2>&1 && return 0
+  missing "the Pulumi CLI in $bin has no Python language host (pulumi-language-python).
+  The official release includes it; this CLI was built from Go modules, and the Go module proxy here
+  serves neither the language host nor the docker/command/random provider plugins (docs/engine.md).
+  On a machine that can reach get.pulumi.com: rm -rf '$(dirname "$bin")' and run make again."
 }
 
 need_docker() {
