@@ -9,7 +9,8 @@
 #
 # Cache: BOTSTACK_ENGINE_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/botstack/engine), one directory
 # per version, outside the checkout so that every clone and CI on the same machine share it.
-# BOTSTACK_PULUMI_SOURCE=release|go forces one way. Messages go to stderr; `bin-dir` prints to stdout.
+# BOTSTACK_PULUMI_SOURCE=release|go forces one way; BOTSTACK_PULUMI_RELEASE_URL and
+# BOTSTACK_PULUMI_CHECKSUMS_URL point at a mirror of the release. Messages go to stderr; `bin-dir` prints to stdout.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,9 @@ source "$REPO/scripts/versions.env"
 DRY_RUN=0
 CACHE="${BOTSTACK_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/botstack/engine}"
 TARGET="$CACHE/pulumi-v$PULUMI_VERSION"
+# Overridable for tests and mirrors: where the tarball and the release's checksums file are fetched.
+RELEASE_URL="${BOTSTACK_PULUMI_RELEASE_URL:-$PULUMI_RELEASE_URL}"
+CHECKSUMS_URL="${BOTSTACK_PULUMI_CHECKSUMS_URL:-$PULUMI_CHECKSUMS_URL}"
 
 say() { echo "botstack: $*" >&2; }
 die() {
@@ -62,13 +66,13 @@ from_release() {
   sums="pulumi-$PULUMI_VERSION-checksums.txt"
   command -v curl >/dev/null || return 1
   say "downloading the Pulumi CLI v$PULUMI_VERSION ($tarball)"
-  [[ "$DRY_RUN" == 1 ]] && { run curl -fsSL "$PULUMI_RELEASE_URL/$tarball"; return 0; }
+  [[ "$DRY_RUN" == 1 ]] && { run curl -fsSL "$RELEASE_URL/$tarball"; return 0; }
   work="$(mktemp -d)"
   # shellcheck disable=SC2064 # expand now: the directory is known
   trap "rm -rf '$work'" RETURN
-  curl -fsSL --connect-timeout 10 --max-time 300 -o "$work/$tarball" "$PULUMI_RELEASE_URL/$tarball" || return 1
+  curl -fsSL --connect-timeout 10 --max-time 300 -o "$work/$tarball" "$RELEASE_URL/$tarball" || return 1
   curl -fsSL --connect-timeout 10 --max-time 60 -o "$work/$sums" \
-    "https://github.com/pulumi/pulumi/releases/download/v$PULUMI_VERSION/$sums" || return 1
+    "$CHECKSUMS_URL/$sums" || return 1
   verify_checksum "$work" "$tarball" "$sums" || die "checksum mismatch for $tarball: not installed"
   mkdir -p "$work/x" "$TARGET"
   tar -xzf "$work/$tarball" -C "$work/x"
