@@ -5,9 +5,8 @@ SHELL := /bin/bash
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
-export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.botstack/state
-export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(CURDIR)/.botstack/passphrase
-# Pulumi's Python runtime uses this virtualenv (see Pulumi.yaml).
+# State backend and passphrase: scripts/lib.sh (docs/state.md). Pulumi's Python runtime uses $(VENV)
+# (see Pulumi.yaml).
 
 .PHONY: help venv engine lock up preview destroy logs backup-now restore test test-unit test-app test-e2e lint bench setup clean
 

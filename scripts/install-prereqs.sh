@@ -41,7 +41,7 @@ apt_install() {
   say "installing ${missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   run apt-get update -qq
-  run apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  run apt-get install -y -qq --no-install-recommends ${missing[@]+"${missing[@]}"}
 }
 
 docker_answers() { command -v docker >/dev/null && timeout 20 docker info >/dev/null 2>&1; }
@@ -77,7 +77,7 @@ test_packages() {
   local packages=(debootstrap debian-archive-keyring redis-server openssh-client age python3-venv caddy)
   # Any PostgreSQL version the distribution ships (15 on Debian 12, 16 on Ubuntu 24.04).
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
-  apt_install "${packages[@]}"
+  apt_install ${packages[@]+"${packages[@]}"}
   # The distribution's own PostgreSQL cluster is not used (the tests start their own): keep it off 5432.
   if command -v pg_lsclusters >/dev/null && [[ "$DRY_RUN" != 1 ]]; then
     pg_lsclusters --no-header 2>/dev/null | while read -r version cluster _; do

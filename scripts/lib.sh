@@ -3,9 +3,12 @@
 #   REPO            the repository root
 #   run CMD...      runs CMD, or prints it (shell-quoted, prefixed "+ ") when DRY_RUN=1
 #   die MSG         prints "botstack: MSG" to stderr and exits 1
-#   need_pulumi / need_docker / need_ssh: check a prerequisite, say what is missing and how to get it
-#   pulumi_env      local state backend + generated passphrase file (no Pulumi account needed), both
-#                   under BOTSTACK_HOME (default <repo>/.botstack)
+#   need_pulumi / need_language_host / need_docker / need_ssh: check a prerequisite, say what is
+#                   missing and how to get it (need_pulumi installs the pinned CLI when it is missing)
+#   pulumi_env [STACK]  the state backend (PULUMI_BACKEND_URL, default a file backend in
+#                   BOTSTACK_HOME/state) and the passphrase (PULUMI_CONFIG_PASSPHRASE, else the file
+#                   BOTSTACK_HOME/passphrase, generated only when no committed stack file needs another)
+#   check_passphrase STACK  the passphrase decrypts Pulumi.STACK.yaml, or a clear error
 #   ssh_wrapper_dir STACK  a directory with an `ssh` that pins the VDS host key from the stack config
 set -euo pipefail
 
@@ -36,8 +39,7 @@ missing() {
   fi
 }
 
-# need_pulumi: the pinned CLI (scripts/versions.env) first on PATH, installed once if missing, and a
-# language host that can run this Python program.
+# need_pulumi: the pinned CLI (scripts/versions.env) first on PATH, installed once if missing.
 need_pulumi() {
   local bin
   if [[ "$DRY_RUN" == 1 ]]; then
@@ -46,8 +48,13 @@ need_pulumi() {
   fi
   bin="$("$REPO/scripts/install-pulumi.sh" bin-dir)" || die "the pinned Pulumi CLI is not installed (see the message above)."
   export PATH="$bin:$PATH"
-  export PULUMI_SKIP_UPDATE_CHECK=true
+}
+
+# need_language_host: `pulumi up/preview/destroy` run this Python program through pulumi-language-python.
+need_language_host() {
   command -v pulumi-language-python >/dev/null 2>&1 && return 0
+  local bin
+  bin="$(dirname "$(command -v pulumi)")"
   missing "the Pulumi CLI in $bin has no Python language host (pulumi-language-python).
   The official release includes it; this CLI was built from Go modules, and the Go module proxy here
   serves neither the language host nor the docker/command/random provider plugins (docs/engine.md).
@@ -89,24 +96,48 @@ need_stack_config() {
 }
 
 pulumi_env() {
-  local home="${BOTSTACK_HOME:-$REPO/.botstack}"
+  local stack="${1:-}" home="${BOTSTACK_HOME:-$REPO/.botstack}"
   local state="$home/state" passphrase="$home/passphrase"
   export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$state}"
-  if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ]]; then
-    export PULUMI_CONFIG_PASSPHRASE_FILE="${PULUMI_CONFIG_PASSPHRASE_FILE:-$passphrase}"
-  fi
+  export PULUMI_SKIP_UPDATE_CHECK=true
   if [[ "$PULUMI_BACKEND_URL" == "file://$state" && ! -d "$state" ]]; then
     run mkdir -p "$state"
   fi
-  if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && "$PULUMI_CONFIG_PASSPHRASE_FILE" == "$passphrase" && ! -f "$passphrase" ]]; then
-    if [[ "$DRY_RUN" == 1 ]]; then
-      echo "+ generate $passphrase (0600, 32 random bytes, base64)"
-    else
-      mkdir -p "$(dirname "$passphrase")"
-      (umask 077 && head -c 32 /dev/urandom | base64 >"$passphrase")
-      echo "botstack: generated the config passphrase in $passphrase (0600). Back it up: without it the stack's secrets can't be decrypted." >&2
-    fi
+  # Set (even to an empty string) counts as set, as it does for Pulumi.
+  [[ -n "${PULUMI_CONFIG_PASSPHRASE+set}" ]] && return 0
+  export PULUMI_CONFIG_PASSPHRASE_FILE="${PULUMI_CONFIG_PASSPHRASE_FILE:-$passphrase}"
+  [[ -f "$PULUMI_CONFIG_PASSPHRASE_FILE" ]] && return 0
+  # A committed stack file with a salt was encrypted with somebody's passphrase: a new random one
+  # would only fail later with "incorrect passphrase".
+  if [[ -n "$stack" ]] && grep -qs '^encryptionsalt:' "$REPO/Pulumi.$stack.yaml"; then
+    missing "Pulumi.$stack.yaml is encrypted with a passphrase this clone doesn't have.
+  Put the team's passphrase (from your password manager, or the CI secret PULUMI_CONFIG_PASSPHRASE) into
+  $PULUMI_CONFIG_PASSPHRASE_FILE (0600): (umask 077; cat > '$PULUMI_CONFIG_PASSPHRASE_FILE'), or export PULUMI_CONFIG_PASSPHRASE."
+    return 0
   fi
+  [[ "$PULUMI_CONFIG_PASSPHRASE_FILE" == "$passphrase" ]] || die "PULUMI_CONFIG_PASSPHRASE_FILE=$PULUMI_CONFIG_PASSPHRASE_FILE does not exist"
+  if [[ "$DRY_RUN" == 1 ]]; then
+    echo "+ generate $passphrase (0600, 32 random bytes, base64)"
+  else
+    mkdir -p "$(dirname "$passphrase")"
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$passphrase")
+    echo "botstack: generated the config passphrase in $passphrase (0600). Keep it in your password manager: every other machine and CI need the same one (docs/state.md)." >&2
+  fi
+}
+
+# check_passphrase STACK: the passphrase decrypts the stack's committed secrets (a clear error, not
+# Pulumi's "incorrect passphrase" halfway through an update).
+check_passphrase() {
+  local stack="$1" out
+  [[ "$DRY_RUN" == 1 ]] && return 0
+  grep -qs '^encryptionsalt:' "$REPO/Pulumi.$stack.yaml" || return 0
+  out="$(cd "$REPO" && pulumi config --show-secrets --stack "$stack" 2>&1 >/dev/null)" && return 0
+  if [[ "$out" == *"passphrase"* ]]; then
+    die "the passphrase does not decrypt Pulumi.$stack.yaml (${PULUMI_CONFIG_PASSPHRASE_FILE:-PULUMI_CONFIG_PASSPHRASE}).
+  Use the one the stack was created with (your password manager, or the CI secret PULUMI_CONFIG_PASSPHRASE)."
+  fi
+  # Any other problem (e.g. no such stack in this backend yet) is pulumi's to report.
+  return 0
 }
 
 # stack_output [--optional] STACK NAME: a plain (non-secret) stack output; never --show-secrets.

@@ -38,7 +38,7 @@ need_docker_cli
 if is_remote "$stack"; then
   need_pulumi
   need_ssh
-  pulumi_env
+  pulumi_env "$stack"
   cd "$REPO"
   DOCKER_HOST="$(stack_output "$stack" dockerHost)"
   export DOCKER_HOST
@@ -66,14 +66,14 @@ mapfile -t names < <(docker ps --filter "label=botstack.stack=$stack" --format '
 
 pids=()
 cleanup() {
-  ((${#pids[@]})) && kill "${pids[@]}" 2>/dev/null
+  ((${#pids[@]})) && kill ${pids[@]+"${pids[@]}"} 2>/dev/null
   return 0
 }
 trap 'cleanup; if [[ -n "${wrapper:-}" ]]; then rm -rf "$wrapper"; fi' EXIT
 trap 'exit 130' INT TERM
 width=0
-for name in "${names[@]}"; do ((${#name} > width)) && width=${#name}; done
-for name in "${names[@]}"; do
+for name in ${names[@]+"${names[@]}"}; do ((${#name} > width)) && width=${#name}; done
+for name in ${names[@]+"${names[@]}"}; do
   prefix="$(printf '%-*s |' "$width" "$name")"
   # A bash read loop, not awk/sed: mawk buffers its input, so lines would arrive late.
   docker logs --follow --tail "$tail_lines" "$name" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$prefix" "$line"; done &

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Usage: scripts/pulumi-stack.sh [--dry-run] ACTION STACK [ARGS...]
 #
-# The Makefile's stack commands (make up|preview|destroy|backup-now|restore STACK=...):
+# The Makefile's stack commands (make up|preview|destroy|backup-now|backup-status|restore STACK=...):
 #   up STACK [pulumi args]        pulumi stack select --create STACK; pulumi up --yes (policy pack enforced)
 #   preview STACK [pulumi args]   pulumi preview --diff (policy pack enforced)
 #   destroy STACK [pulumi args]   pulumi destroy --exclude-protected (protected volumes stay; prod asks first)
 #   backup-now STACK              run the stack's backup command on its VDS over SSH (stack output backupCommand)
+#   backup-status STACK           the last good backup's time, age and size on the VDS; exits non-zero when stale
 #   restore STACK DUMP [--yes]    restore DUMP (a file name in the VDS's backup dir) into the stack's database
 #                                 with server/restore.sh (stops the writers meanwhile); asks first
 #
@@ -19,7 +20,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -47,8 +48,10 @@ prerequisites() {
   else
     need_docker
   fi
-  pulumi_env
+  pulumi_env "$stack"
   cd "$REPO"
+  check_passphrase "$stack"
+  need_language_host
 }
 
 remote() {
@@ -66,12 +69,12 @@ case "$action" in
   up)
     prerequisites
     run pulumi stack select --create "$stack"
-    run pulumi up --stack "$stack" --yes "${policy_args[@]}" "$@"
+    run pulumi up --stack "$stack" --yes ${policy_args[@]+"${policy_args[@]}"} "$@"
     ;;
   preview)
     prerequisites
     run pulumi stack select --create "$stack"
-    run pulumi preview --stack "$stack" --diff "${policy_args[@]}" "$@"
+    run pulumi preview --stack "$stack" --diff ${policy_args[@]+"${policy_args[@]}"} "$@"
     ;;
   destroy)
     prerequisites
@@ -79,20 +82,30 @@ case "$action" in
     confirm=(--yes)
     # A stack on a VDS: let Pulumi show the plan and ask.
     if is_remote "$stack"; then confirm=(); fi
-    run pulumi destroy --stack "$stack" --exclude-protected "${confirm[@]}" "$@"
+    run pulumi destroy --stack "$stack" --exclude-protected ${confirm[@]+"${confirm[@]}"} "$@"
     ;;
   backup-now)
     need_pulumi
     need_ssh
-    pulumi_env
+    pulumi_env "$stack"
     cd "$REPO"
     command_line="$(stack_output "$stack" backupCommand)"
     remote "$command_line"
     ;;
+  backup-status)
+    need_pulumi
+    need_ssh
+    pulumi_env "$stack"
+    cd "$REPO"
+    # backup-status.sh sits next to backup.sh (install-backups.sh installs both)
+    command_line="$(stack_output "$stack" backupCommand)"
+    [[ "$command_line" == *backup.sh* ]] || die "stack '$stack' exports no backupCommand"
+    remote "${command_line/backup.sh/backup-status.sh}"
+    ;;
   restore)
     need_pulumi
     need_ssh
-    pulumi_env
+    pulumi_env "$stack"
     cd "$REPO"
     dump="${1:-}"
     [[ -n "$dump" ]] || die "which dump? make restore STACK=$stack DUMP=<file name> (the backup command prints the names it writes)"
