@@ -48,20 +48,20 @@ class UpdateRun:
     notes: list[str] = field(default_factory=list)
 
 
-def backend_revisions(client: docker.DockerClient) -> tuple[str, str]:
+def backend_revisions(client: docker.DockerClient, repo: str = BENCH_REPO) -> tuple[str, str]:
     """Two tags of the backend image that differ only by a label: revision 1 and revision 2 of the 'release'."""
-    v1, v2 = f"{BENCH_REPO}:v1", f"{BENCH_REPO}:v2"
-    client.images.get(BACKEND_IMAGE).tag(BENCH_REPO, "v1")
+    v1, v2 = f"{repo}:v1", f"{repo}:v2"
+    client.images.get(BACKEND_IMAGE).tag(repo, "v1")
     dockerfile = f"FROM {v1}\nLABEL botstack.bench.revision=2\n".encode()
     client.images.build(fileobj=io.BytesIO(dockerfile), tag=v2, rm=True, pull=False)
     return v1, v2
 
 
-def remove_backend_revisions(client: docker.DockerClient) -> None:
+def remove_backend_revisions(client: docker.DockerClient, repo: str = BENCH_REPO) -> None:
     for tag in ("v2", "v1"):
         # still used by a container of an interrupted run: the next run retags it
         with contextlib.suppress(docker.errors.APIError):
-            client.images.remove(f"{BENCH_REPO}:{tag}", noprune=False)
+            client.images.remove(f"{repo}:{tag}", noprune=False)
 
 
 def wait_healthy(client: docker.DockerClient, label: str, expected: int, timeout: float = 300) -> None:

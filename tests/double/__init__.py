@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,9 @@ class OptionsMonitor(_mocks.MockMonitor):
             "deleteBeforeReplace": bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
             "replaceOnChanges": list(request.replaceOnChanges),
             "ignoreChanges": list(request.ignoreChanges),
+            # what the engine orders deletes by: explicit dependsOn plus every input's resource dependencies
+            "dependencies": set(request.dependencies)
+            | {urn for deps in request.propertyDependencies.values() for urn in deps.urns},
         }
         try:
             return super().RegisterResource(request)
@@ -395,21 +399,28 @@ class RealMocks(pulumi.runtime.Mocks):
             self._pending_deletes = []
 
     def end_run(self) -> None:
-        """What the engine does after the program: delete replaced (create-before-delete) and
-        removed resources, in reverse creation order."""
+        """The engine's delete phase, after the program: old resources replaced create-before-delete and
+        resources dropped from the program. A resource is deleted once everything among them that depends on it
+        is gone; deletes with no such order between them run in parallel (pulumi's step executor schedules
+        deletes in waves of independent steps)."""
         with self._lock:
-            pending = sorted(self._pending_deletes, key=lambda e: -e.order)
+            pending = list(self._pending_deletes)
             gone = sorted((e for e in self.registry.values() if e.urn not in self._seen), key=lambda e: -e.order)
             self._pending_deletes = []
-        for entry in pending:
-            self._delete(entry)
         for entry in gone:
             if entry.options.get("protect"):
                 raise DoubleError(f"unable to delete resource {entry.urn!r} as it is currently marked for protection")
+        for entry in gone:
             if entry.options.get("retainOnDelete"):
                 self._forget(entry)
-            else:
-                self._delete(entry)
+        doomed = pending + [e for e in gone if not e.options.get("retainOnDelete")]
+        for wave in delete_waves(doomed):
+            if len(wave) == 1:
+                self._delete(wave[0])
+                continue
+            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+                for future in [pool.submit(self._delete, entry) for entry in wave]:
+                    future.result()
 
     def _forget(self, entry: Entry) -> None:
         with self._lock:
@@ -445,6 +456,20 @@ class RealMocks(pulumi.runtime.Mocks):
             if e.typ == typ and e.name == name:
                 return e
         raise KeyError((typ, name))
+
+
+def delete_waves(entries: list[Entry]) -> list[list[Entry]]:
+    """Deletes in waves: an entry waits until every entry that depends on it (by URN) was deleted. Within a wave
+    no entry depends on another; later-created first, as a tie-break that keeps the order stable."""
+    left = sorted(entries, key=lambda e: -e.order)
+    waves = []
+    while left:
+        wave = [e for e in left if not any(e.urn in other.options.get("dependencies", ()) for other in left if other is not e)]
+        if not wave:  # a cycle cannot come from a program; delete the newest to make progress
+            wave = left[:1]
+        waves.append(wave)
+        left = [e for e in left if all(e is not w for w in wave)]
+    return waves
 
 
 def run_program(

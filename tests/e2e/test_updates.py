@@ -22,14 +22,17 @@ import docker.errors
 import httpx
 import pytest
 
+from scripts.rollback import previous_images
 from tests.bench.load import SteadyLoad
-from tests.e2e.devstack import DevStack, remove_stack_leftovers, wait_until
+from tests.bench.updates import backend_revisions, remove_backend_revisions
+from tests.e2e.devstack import DevStack, remove_stack_leftovers, stack_config, wait_until
 
 pytestmark = pytest.mark.e2e
 
 STACK = "e2eupd"
 RELEASE_APP = "e2e-release"  # application_name of the psql session that tells the lock holder to commit (in SQL below)
 APPLIED: dict[str, dict[str, str]] = {}  # resource overrides applied so far (each test adds its own)
+IMAGES: dict[str, Any] = {}  # the images config applied so far (empty: the stack's default)
 UPS: list[int] = []  # where in the double's log each `up` of apply() began
 
 
@@ -50,7 +53,7 @@ def apply(stack: DevStack, **resources: dict[str, str]) -> dict[str, set[str]]:
     """`up` with these resource overrides on top of the earlier ones; returns what was not left unchanged."""
     APPLIED.update(resources)
     UPS.append(len(stack.mocks.log))
-    stack.up(resources=dict(APPLIED))
+    stack.up(resources=dict(APPLIED), **({"images": dict(IMAGES)} if IMAGES else {}))
     return changes_since(stack, UPS[-1])
 
 
@@ -80,6 +83,8 @@ DEPLOY_CHECK_RERUN = {"deploy-check-http": {"replaced", "deleted"}}
 # A replaced container: a new one and the old one deleted (in which order: see the tests).
 CONTAINER_REPLACED = {"deleted", "replaced"}
 WORST_ADDED_LATENCY = 1.0  # seconds; the bench's goal is 0.5 s, CI machines are noisier
+ROLLBACK_SECONDS = 20.0  # the bench's goal is 10 s; the bot's stop-then-start is most of it (docs/rollout.md)
+RELEASE_REPO = "botstack-e2e/backend"  # two tags of the backend image: the releases the rollback moves between
 
 
 def step(stack: DevStack, action: str, name: str, since: int) -> Any:
@@ -258,6 +263,72 @@ def polls_since(stack: DevStack, wall_clock: float) -> list[dict[str, Any]]:
     polls = httpx.get(f"http://127.0.0.1:{stack.bot_api.port}/_polls", timeout=10).json()["polls"]
     now = time.time()
     return [{**p, "finished": p["finished"] or now} for p in polls if p["started"] >= wall_clock]
+
+
+@pytest.fixture
+def two_releases(docker_client) -> Iterator[tuple[str, str]]:
+    v1, v2 = backend_revisions(docker_client, RELEASE_REPO)
+    try:
+        yield v1, v2
+    finally:
+        remove_backend_revisions(docker_client, RELEASE_REPO)
+
+
+def history_entry(images: dict[str, Any]) -> dict[str, Any]:
+    """What `pulumi stack history --json` records of a successful `up` with this images config."""
+    return {
+        "kind": "update",
+        "result": "succeeded",
+        "config": {"botstack:images": {"value": json.dumps(images), "secret": False}},
+    }
+
+
+def test_rollback_goes_back_to_the_previous_image_fast_and_fails_no_request(stack, two_releases):
+    v1, v2 = two_releases
+    base = json.loads(stack_config("full", stack.web_port)["botstack:images"])
+    history = []
+    for release in (v1, v2):  # two deploys; the second is the one to roll back
+        IMAGES.update(base, backend=release)
+        apply(stack)
+        history.insert(0, history_entry(dict(IMAGES)))
+    assert image_of(stack, "api") == stack.client.images.get(v2).id
+
+    # What `make rollback` (scripts/rollback.py) does: the previous images from the history, then `up`.
+    current, previous = previous_images(history)
+    assert (current, previous) == ({"backend": v2}, {"backend": v1})
+    with SteadyLoad(stack.url, threads=2, pause=0.02, max_requests=20_000, max_seconds=150) as load:
+        time.sleep(2)
+        load.mark()
+        started = time.monotonic()
+        IMAGES.update(previous)
+        changes = apply(stack)
+        rollback_seconds = time.monotonic() - started
+        time.sleep(2)
+    result = load.result
+    api_back = step(stack, "replaced", "api-container", UPS[-1]).finished - started
+    print(timeline(stack, started))
+    print(
+        f"\ne2e updates: rolled back in {rollback_seconds:.1f} s (new API healthy after {api_back:.1f} s) "
+        f"under load: {result.summary()}"
+    )
+    assert {"api-container", "worker-container", "bot-container", "migrations-run"} <= set(changes)
+    assert image_of(stack, "api") == stack.client.images.get(v1).id
+    assert not result.failed, f"{result.summary()}\n{result.describe_failures()}"
+    assert result.worst_added < WORST_ADDED_LATENCY, result.summary()
+    assert rollback_seconds < ROLLBACK_SECONDS, f"the rollback took {rollback_seconds:.1f} s:\n{timeline(stack, started)}"
+
+
+def timeline(stack: DevStack, started: float) -> str:
+    """The last `up`'s steps that changed something, with start and end in seconds after `started`."""
+    return "\n".join(
+        f"{line.started - started:6.1f} {line.finished - started:6.1f}  {line.action} {line.name}"
+        for line in stack.mocks.log[UPS[-1] :]
+        if line.action != "unchanged"
+    )
+
+
+def image_of(stack: DevStack, service: str) -> str:
+    return stack.container(service).attrs["Image"]
 
 
 def test_requests_through_the_entrypoint_still_work_after_the_updates(stack):

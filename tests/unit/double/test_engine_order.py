@@ -165,3 +165,21 @@ def test_independent_resources_run_in_parallel_and_dependents_wait():
     assert spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1], "a and b overlap"
     assert spans["after-a"][0] >= spans["a"][1]
     assert spans["after-both"][0] >= max(spans["a"][1], spans["b"][1])
+
+
+def test_the_delete_phase_deletes_dependents_first_and_independent_ones_in_parallel():
+    mocks = FakeProviders()
+
+    def program(image: str) -> None:
+        api = app(image, delete_before_replace=False)
+        docker.Container("worker", image=image, opts=pulumi.ResourceOptions(delete_before_replace=False))
+        command.local.Command("check", create="true", triggers=[api.id])
+
+    run_program(lambda: program("img:1"), mocks=mocks)
+    before = len(mocks.log)
+    run_program(lambda: program("img:2"), mocks=mocks)
+    deleted = {line.name: line for line in mocks.log[before:] if line.action == "deleted"}
+    assert set(deleted) == {"app", "worker", "check"}
+    # check depends on app: deleted before it; worker depends on neither: deleted alongside check
+    assert deleted["check"].finished <= deleted["app"].started
+    assert deleted["worker"].started < deleted["check"].finished and deleted["check"].started < deleted["worker"].finished
