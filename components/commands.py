@@ -50,7 +50,7 @@ def docker_exec_command(container: str, argv: Sequence[str]) -> str:
 def stdin_script_command(script: str, args: Sequence[str], *, sudo: bool) -> str:
     """Run a script that arrives on stdin, from a private temp file (`bash -s` would let the script's own
     commands, apt-get for one, read the rest of it as their input)."""
-    runner = "sudo bash" if sudo else "bash"
+    runner = "sudo -n bash" if sudo else "bash"  # -n: fail at once where sudo would ask for a password
     body = f'f=$(mktemp) && cat >"$f" && {runner} "$f" "$@"; rc=$?; rm -f "$f"; exit $rc'
     return shlex.join(["sh", "-c", body, script, *args])
 
@@ -68,6 +68,12 @@ def secrets_payload(values: Mapping[str, str]) -> str:
     return "".join(f"{name}\t{base64.b64encode(values[name].encode()).decode()}\n" for name in sorted(values))
 
 
+# Options of a command whose stdin carries a secret: its output is neither streamed to the log
+# (`logging`) nor kept in plain state (`additional_secret_outputs`). On failure the provider's error
+# still shows the output, so the scripts never print what they read.
+SECRET_OUTPUTS = ["stdout", "stderr"]
+
+
 def host_command(
     name: str,
     target: Target,
@@ -77,7 +83,13 @@ def host_command(
     triggers: Sequence[pulumi.Input[object]] | None = None,
     opts: pulumi.ResourceOptions,
 ) -> pulumi.CustomResource:
-    """A command on the target: local.Command on the Pulumi machine, remote.Command over SSH on the VDS."""
+    """A command on the target: local.Command on the Pulumi machine, remote.Command over SSH on the VDS.
+
+    stdin is how secrets reach a host (never a command line), so a command with stdin is treated as
+    carrying one: quiet and with secret outputs."""
+    quiet = stdin is not None
+    if quiet:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
     if target.connection is not None:
         return command.remote.Command(
             name,
@@ -86,6 +98,7 @@ def host_command(
             stdin=stdin,
             triggers=list(triggers) if triggers else None,
             add_previous_output_in_env=False,
+            logging=command.remote.Logging.NONE if quiet else None,
             opts=opts,
         )
     return command.local.Command(
@@ -95,5 +108,6 @@ def host_command(
         triggers=list(triggers) if triggers else None,
         dir=str(REPO_ROOT),
         add_previous_output_in_env=False,
+        logging=command.local.Logging.NONE if quiet else None,
         opts=opts,
     )

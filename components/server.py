@@ -1,10 +1,12 @@
 """Server: turns a fresh VDS into a botstack host over SSH, then installs the scripts the stack runs there.
 
 Order on the first `up`:
-1. `bootstrap`: as `vds.bootstrapUser` (root on a fresh VDS) run server/provision.sh, which installs
-   Docker, creates the deploy user with the key and hardens sshd (no root login, no passwords).
+1. `bootstrap`: as `vds.bootstrapUser` (root on a fresh VDS; another user through `sudo -n`) run
+   server/provision.sh, which installs Docker, creates the deploy user with the key and hardens sshd
+   (no root login, no passwords, AllowUsers: the deploy user plus the bootstrap user).
 2. `provision`: as the deploy user through sudo, the same script again: it re-runs whenever the script
    changes, and since it connects as the deploy user, hardening can never lock the next `up` out.
+   From then on sshd admits only the deploy user.
 3. `scripts`: server/ copied to the deploy user's home; later steps run them from there with sudo.
 Every connection pins `vds.hostKey`. Scripts travel on stdin or as files, never secrets on a command line.
 """
@@ -45,13 +47,11 @@ class Server(pulumi.ComponentResource):
         private_key = pulumi.Output.secret(config.ssh_private_key.get_secret_value())
         public_key = public_key_of(config.ssh_private_key.get_secret_value())
         provision = SERVER_DIR / "provision.sh"
-        # No --ssh-port: the script keeps open the port sshd listens on, which behind NAT is not vds.port.
-        provision_args = ["--deploy-user", vds.user, "--authorized-key", public_key]
 
         bootstrap = command.remote.Command(
             f"{name}-bootstrap",
             connection=connection(vds, vds.bootstrap_user, private_key),
-            create=stdin_script_command("provision.sh", provision_args, sudo=False),
+            create=bootstrap_command(vds, public_key),
             stdin=provision.read_text(),
             # Runs once per host and deploy user: afterwards the bootstrap user may no longer log in, so script
             # changes and a rotated key (docs/secrets.md) go through `provision`, as the deploy user, instead.
@@ -63,7 +63,7 @@ class Server(pulumi.ComponentResource):
         provisioned = command.remote.Command(
             f"{name}-provision",
             connection=deploy,
-            create=stdin_script_command("provision.sh", provision_args, sudo=True),
+            create=provision_command(vds, public_key),
             stdin=provision.read_text(),
             triggers=[file_digest(provision)],
             add_previous_output_in_env=False,
@@ -103,6 +103,23 @@ def _vds(config: StackConfig) -> VdsConfig:
     if config.vds is None:
         raise ValueError("Server needs botstack:vds")
     return config.vds
+
+
+def provision_args(vds: VdsConfig, public_key: str) -> list[str]:
+    # No --ssh-port: the script keeps open the port sshd listens on, which behind NAT is not vds.port.
+    return ["--deploy-user", vds.user, "--authorized-key", public_key]
+
+
+def bootstrap_command(vds: VdsConfig, public_key: str) -> str:
+    """provision.sh as the bootstrap user: root runs it directly, anyone else through `sudo -n` (passwordless
+    sudo, as cloud images' default users have). sshd keeps admitting that user until `provision_command`."""
+    args = [*provision_args(vds, public_key), "--allow-ssh-user", vds.bootstrap_user]
+    return stdin_script_command("provision.sh", args, sudo=vds.bootstrap_user != "root")
+
+
+def provision_command(vds: VdsConfig, public_key: str) -> str:
+    """provision.sh as the deploy user through sudo; afterwards sshd admits the deploy user only."""
+    return stdin_script_command("provision.sh", provision_args(vds, public_key), sudo=True)
 
 
 def connection(vds: VdsConfig, user: str, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:

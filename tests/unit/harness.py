@@ -39,6 +39,7 @@ class OptionRecordingMonitor(pulumi_mocks.MockMonitor):
             "deleteBeforeReplace": bool(request.deleteBeforeReplace),
             "replaceOnChanges": list(request.replaceOnChanges),
             "ignoreChanges": list(request.ignoreChanges),
+            "additionalSecretOutputs": list(request.additionalSecretOutputs),
             "dependencies": list(request.dependencies),
             "parent": request.parent,
         }

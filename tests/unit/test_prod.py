@@ -62,9 +62,12 @@ def test_bootstrap_as_root_then_everything_as_the_deploy_user(prod):
     assert unwrap(bootstrap.inputs["connection"])["user"] == "root"
     assert set(bootstrap.options["ignoreChanges"]) >= {"stdin", "create", "connection"}
     assert bootstrap.inputs["triggers"] == ["203.0.113.10", "deploy"], "a rotated key must not re-run the bootstrap as root"
+    assert "sudo" not in bootstrap.inputs["create"], "root runs the script itself"
+    assert "--allow-ssh-user root" in bootstrap.inputs["create"]
     provision = mocks.named("server-provision")
     assert unwrap(provision.inputs["connection"])["user"] == "deploy"
-    assert "sudo bash" in provision.inputs["create"]
+    assert "sudo -n bash" in provision.inputs["create"]
+    assert "--allow-ssh-user" not in provision.inputs["create"], "after provisioning sshd admits the deploy user only"
     assert provision.inputs["stdin"].startswith("#!/usr/bin/env bash")
     assert "server-bootstrap" in " ".join(provision.options["dependencies"])
     for name in ("secrets-files", "migrations-run", "backups-install"):
@@ -102,3 +105,27 @@ def test_app_images_are_pulled_at_the_pinned_tag(prod):
     }
     assert not mocks.of_type("docker:index/image:Image")
     assert all(r.inputs["keepLocally"] is True for r in mocks.of_type("docker:index/remoteImage:RemoteImage"))
+
+
+def test_a_non_root_bootstrap_user_runs_provisioning_through_sudo():
+    from components.config import VdsConfig
+    from components.server import bootstrap_command, provision_command
+
+    vds = VdsConfig.model_construct(host="203.0.113.10", port=22, user="deploy", bootstrap_user="debian", host_key=HOST_KEY)
+    create = bootstrap_command(vds, "ssh-ed25519 AAAAkey")
+    assert 'sudo -n bash "$f"' in create, create
+    assert create.endswith("provision.sh --deploy-user deploy --authorized-key 'ssh-ed25519 AAAAkey' --allow-ssh-user debian")
+    assert "--allow-ssh-user" not in provision_command(vds, "ssh-ed25519 AAAAkey")
+
+
+def test_commands_whose_stdin_carries_a_secret_keep_their_output_out_of_logs_and_state(prod):
+    mocks, _, _ = prod
+    commands = [r for r in mocks.resources if r.typ in ("command:remote:Command", "command:local:Command")]
+    carrying = {r.name for r in commands if is_secret(r.inputs.get("stdin"))}
+    assert carrying >= {"secrets-files", "database-role-password"}
+    for registered in commands:
+        if registered.name in carrying:
+            assert registered.inputs.get("logging") == "none", registered.name
+            assert set(registered.options["additionalSecretOutputs"]) >= {"stdout", "stderr"}, registered.name
+    # the provisioning script is public: its output stays readable in the log
+    assert mocks.named("server-provision").inputs.get("logging") is None
