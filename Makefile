@@ -8,7 +8,7 @@ STACK  ?= dev
 # State backend and passphrase: scripts/lib.sh (docs/state.md). Pulumi's Python runtime uses $(VENV)
 # (see Pulumi.yaml).
 
-.PHONY: help venv engine lock up preview destroy logs backup-now restore test test-unit test-app test-e2e lint bench setup clean
+.PHONY: help venv engine lock up preview destroy logs backup-now backup-status restore test test-unit test-app test-e2e lint bench setup clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ logs: ## follow the logs of one service or all (STACK=dev SERVICE=api)
 
 backup-now: venv ## run a backup on the prod VDS now and verify it
 	@scripts/pulumi-stack.sh backup-now $(STACK)
+
+backup-status: venv ## the last good backup on the prod VDS: time, age, size; fails when stale
+	@scripts/pulumi-stack.sh backup-status $(STACK)
 
 restore: venv ## restore a dump into the prod database (DUMP=<file name>; asks before it overwrites)
 	@scripts/pulumi-stack.sh restore $(STACK) $(DUMP)

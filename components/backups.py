@@ -1,5 +1,6 @@
 """Backups: the PostgreSQL backup job on the VDS (server/install-backups.sh), re-installed when its scripts
-or settings change. Dumps are verified by restoring them into a scratch database after each run."""
+or settings change. The install runs the first backup at once; every dump is verified by restoring it into a
+scratch database. A failed or stale backup alerts (Telegram with the bot's token, and/or a healthcheck URL)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from components.commands import SERVER_DIR, Target, file_digest, host_command, s
 from components.config import StackConfig
 from components.naming import Naming
 
-BACKUP_SCRIPTS = ("install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh")
+BACKUP_SCRIPTS = (
+    "install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh", "backup-alert.sh", "backup-status.sh",
+)  # fmt: skip
 INSTALLED_DIR = "/usr/local/lib/botstack"  # where install-backups.sh puts them (cron runs them from there)
 
 
@@ -34,15 +37,16 @@ class Backups(pulumi.ComponentResource):
         host_command(
             f"{name}-install",
             args.target,
-            script_command(args.target, "install-backups.sh", *install_arguments(args.config, args.naming)),
+            script_command(args.target, "install-backups.sh", *install_arguments(args.config, args.naming, args.target)),
             triggers=[file_digest(*(SERVER_DIR / script for script in BACKUP_SCRIPTS if (SERVER_DIR / script).exists()))],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})
 
 
-def install_arguments(config: StackConfig, naming: Naming) -> list[str | int]:
-    """install-backups.sh's arguments: schedule, retention, which container and database, off-site copy, encryption."""
+def install_arguments(config: StackConfig, naming: Naming, target: Target) -> list[str | int]:
+    """install-backups.sh's arguments: schedule, retention, which container and database, off-site copy, encryption,
+    alerts (the bot token by its file path on the host, never its value), and the first backup at once."""
     backup = config.backup
     arguments: list[str | int] = [
         "--schedule", backup.schedule,
@@ -55,4 +59,13 @@ def install_arguments(config: StackConfig, naming: Naming) -> list[str | int]:
         arguments += ["--rclone-remote", backup.rclone_remote]
     if backup.age_recipient:
         arguments += ["--age-recipient", backup.age_recipient]
+    if backup.alert_chat_id:
+        arguments += [
+            "--alert-chat-id", backup.alert_chat_id,
+            "--bot-token-file", f"{target.secrets_dir}/bot_token",
+            "--telegram-api-url", config.telegram_api_url,
+        ]  # fmt: skip
+    if backup.healthcheck_url:
+        arguments += ["--healthcheck-url", backup.healthcheck_url]
+    arguments += ["--stale-after-minutes", backup.stale_after_hours * 60, "--run-now"]
     return arguments

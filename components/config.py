@@ -236,6 +236,25 @@ class BackupConfig(_Section):
     age_recipient: Annotated[str, FullMatch(r"age1[0-9a-z]{58}", "must be an age public key (age1 and 58 characters)")] | None = (
         Field(None, description="Optional age public key: dumps are encrypted to it.")
     )
+    alert_chat_id: Annotated[
+        str,
+        BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+        FullMatch(r"(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})", "must be a Telegram chat id (-1001234567890) or @channel"),
+    ] | None = Field(
+        None,
+        description="Telegram chat that gets an alert when a backup fails or is stale, sent with the bot's own token "
+        "(needs botToken) through telegramApiUrl.",
+        examples=["-1001234567890"],
+    )
+    healthcheck_url: Url | None = Field(
+        None,
+        description="Pinged after each good backup and <url>/fail after a failed one (healthchecks.io's convention; "
+        "such a service also notices when pings stop).",
+        examples=["https://hc-ping.com/your-check-uuid"],
+    )
+    stale_after_hours: int = Field(
+        13, ge=1, le=720, description="`make backup-status` fails, and an alert goes out, when the last good backup is older."
+    )
 
 
 class ProxyConfig(_Section):
@@ -419,6 +438,8 @@ class StackConfig(BaseSettings):
             problems.append(
                 Invalid("is required when vds is set (it logs in to the VDS)", key="sshPrivateKey", fix=values.SSH_KEY_FIX)
             )
+        if self.backup.alert_chat_id is not None and self.bot_token is None:
+            problems.append(Invalid("needs botToken: backup alerts are sent with the bot's own token", key="backup.alertChatId"))
         problems += self._memory_problems()
         if self.vds is not None:
             for key, ref in self.images.references().items():

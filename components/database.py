@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import cast
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_random as random
 
 from components.commands import Target, docker_exec_command, host_command
 from components.config import StackConfig
@@ -26,6 +30,7 @@ from components.secrets import DB_PORT
 POSTGRES_USER = "999:999"  # the postgres user of the official image: no root entrypoint, no capabilities needed
 DATA_PATH = "/var/lib/postgresql/data"  # PostgreSQL <= 17 images
 GRACE_SECONDS = 60  # a clean shutdown checkpoints; the provider kills at once without a grace period
+SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,21 @@ class Database(pulumi.ComponentResource):
         # PostgreSQL reads POSTGRES_PASSWORD_FILE only when it initialises an empty data directory: a rotated
         # password must be set on the role itself, or the app services (which depend on this component) lock out.
         # Over the container's local socket (trusted, like the official image), the SQL on stdin (a secret).
+        # The password goes as a SCRAM-SHA-256 verifier, so the clear text never reaches PostgreSQL (nor its logs,
+        # pg_stat_activity or a failed statement's error). The salt is random, kept in state, so the same
+        # password gives the same SQL and a second `up` runs nothing.
+        salt = random.RandomPassword(f"{name}-scram-salt", length=24, special=False, opts=pulumi.ResourceOptions(parent=self))
         host_command(
             f"{name}-role-password",
             args.target,
             docker_exec_command(
                 naming.container("database"), ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", db.user, "-d", db.name]
             ),
-            stdin=pulumi.Output.secret(pulumi.Output.from_input(args.password).apply(lambda pw: alter_role_sql(db.user, pw))),
+            stdin=pulumi.Output.secret(
+                pulumi.Output.all(args.password, salt.result).apply(
+                    lambda values: alter_role_sql(db.user, scram_verifier(values[0], values[1].encode()))
+                )
+            ),
             triggers=[args.password],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
         )
@@ -97,8 +110,23 @@ class Database(pulumi.ComponentResource):
         )
 
 
-def alter_role_sql(role: str, password: str) -> str:
-    """SQL that sets a role's password (identifier and literal quoted; PostgreSQL hashes it with scram)."""
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of a password (RFC 5802/7677), the form pg_authid stores:
+    `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, base64. PostgreSQL stores a password given in
+    this form as is. Passwords are ASCII (config), where SASLprep changes nothing."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def alter_role_sql(role: str, verifier: str) -> str:
+    """SQL that sets a role's password from its verifier (identifier and literal quoted)."""
     quoted_role = '"' + role.replace('"', '""') + '"'
-    quoted_password = "'" + password.replace("'", "''") + "'"
-    return f"ALTER ROLE {quoted_role} WITH PASSWORD {quoted_password};\n"
+    quoted_verifier = "'" + verifier.replace("'", "''") + "'"
+    return f"ALTER ROLE {quoted_role} WITH PASSWORD {quoted_verifier};\n"

@@ -9,24 +9,43 @@
 #   RCLONE_REMOTE=        # optional, e.g. "offsite:botstack" (rclone's own config holds credentials)
 #   AGE_RECIPIENT=        # optional age public key (age1...); the private key never goes on the server
 #   VERIFY=1              # restore each new dump into a scratch database and compare (verify-backup.sh)
+#   ALERT_CHAT_ID= BOT_TOKEN_FILE= TELEGRAM_API_URL= HEALTHCHECK_URL=   # alerts: see backup-alert.sh
 # Steps: flock (an overlapping run fails at once) -> `docker exec PG_CONTAINER pg_dump -Fc` over the
 # container's local socket (no password needed) into a hidden temp file, with the tables' row counts
 # and alembic version taken in the same snapshot (NAME.tables) -> `pg_restore -l` sanity check
 # -> verification (before encryption: the server cannot decrypt) -> optional age encryption ->
 # checksum file (sha256) -> rename into place -> `latest` symlink -> retention: delete dumps and
 # checksums older than exactly RETENTION_DAYS*1440 minutes -> optional `rclone copyto`.
-# Any failure exits non-zero and leaves no partial file and an unchanged `latest`.
+# Any failure exits non-zero and leaves no partial file and an unchanged `latest`; it is recorded in
+# BACKUP_DIR/.last-failure and alerted (backup-alert.sh: Telegram and/or a healthcheck URL's /fail).
+# A success is recorded in BACKUP_DIR/.last-success (what backup-status.sh shows) and pings the URL.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
 DO_VERIFY=""
 TMP_FILES=()
+FAILURE=""
+ALERTABLE=0  # set once the config is loaded and the lock is ours: only then is a failure alerted
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "botstack-backup: FAILED: $*" >&2; exit 1; }
+die() { FAILURE=$*; echo "botstack-backup: FAILED: $*" >&2; exit 1; }
 log() { echo "botstack-backup: $*"; }
-cleanup() { local f; for f in "${TMP_FILES[@]}"; do rm -f "$f"; done; }
+
+finish() {
+  local rc=$? f
+  for f in "${TMP_FILES[@]}"; do rm -f "$f"; done
+  ((ALERTABLE)) || exit "$rc"
+  if ((rc == 0)); then
+    "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" success "backup ok" || true
+  else
+    FAILURE=${FAILURE:-exited with status $rc}
+    printf '%s\t%s\n' "$(date -u +%s)" "${FAILURE//$'\n'/ }" >"$BACKUP_DIR/.last-failure" || true
+    "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" failure "backup of $PG_DB FAILED: $FAILURE" \
+      || echo "botstack-backup: the alert could not be sent either" >&2
+  fi
+  exit "$rc"
+}
 
 parse_args() {
   while (($#)); do
@@ -110,9 +129,11 @@ main() {
   parse_args "$@"
   load_config
   umask 077
+  trap finish EXIT
   take_lock
-  trap cleanup EXIT
-  local stamp name tmp final sum
+  ALERTABLE=1
+  local stamp name tmp final sum started
+  started=$(date -u +%s)
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   name="$PG_DB-$stamp.dump"
   tmp="$BACKUP_DIR/.$name.partial"
@@ -139,6 +160,9 @@ main() {
   log "wrote $BACKUP_DIR/$final ($(stat -c %s "$BACKUP_DIR/$final") bytes, sha256 in $final.sha256)"
   retention
   offsite "$final"
+  printf '%s\t%s\t%s\t%s\n' "$(date -u +%s)" "$final" "$(stat -c %s "$BACKUP_DIR/$final")" "$(($(date -u +%s) - started))" \
+    >"$BACKUP_DIR/.last-success.partial"
+  mv -f "$BACKUP_DIR/.last-success.partial" "$BACKUP_DIR/.last-success"
   log "ok"
 }
 

@@ -3,14 +3,19 @@
 #
 # usage: install-backups.sh --container NAME --db NAME --db-user NAME [--schedule "0 */6 * * *"]
 #                           [--retention-days 7] [--rclone-remote REMOTE:PATH] [--age-recipient age1...]
-#                           [--dry-run]
+#                           [--alert-chat-id ID --bot-token-file FILE] [--telegram-api-url URL]
+#                           [--healthcheck-url URL] [--stale-after-minutes 780] [--run-now] [--dry-run]
 #
-# Run as root on the VDS from a directory holding backup.sh, verify-backup.sh and restore.sh.
-# Installs them to /usr/local/lib/botstack (0755), writes /etc/botstack/backup.env (0600; no
-# secrets: pg_dump uses the container's local socket) and /etc/cron.d/botstack-backup (0644) running
-# backup.sh on the schedule with output in /var/log/botstack-backup.log. Installs age / rclone from
-# the distribution when a recipient / remote is given. rclone's remote credentials are NOT handled
-# here: put them in /root/.config/rclone/rclone.conf (0600) yourself.
+# Run as root on the VDS from a directory holding the backup scripts (backup.sh, verify-backup.sh,
+# restore.sh, backup-alert.sh, backup-status.sh). Installs them to /usr/local/lib/botstack (0755),
+# writes /etc/botstack/backup.env (0600; no secrets: pg_dump uses the container's local socket, the
+# bot token stays in its file), /etc/cron.d/botstack-backup (0644: backup.sh on the schedule, and
+# hourly `backup-status.sh --alert`, which alerts when the last good backup is stale) with output in
+# /var/log/botstack-backup.log, and /etc/logrotate.d/botstack-backup (weekly, 8 kept, compressed).
+# Creates the backup directory (0700). Installs logrotate, and age / rclone when a recipient / remote
+# is given, from the distribution. rclone's remote credentials are NOT handled here: put them in
+# /root/.config/rclone/rclone.conf (0600) yourself.
+# --run-now: then run the first backup (verified by a restore) at once; its failure fails the install.
 # Output: `changed:`/`ok:` lines, then `botstack-provision: N changed`.
 set -euo pipefail
 
@@ -18,9 +23,16 @@ SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly LIB_DIR=/usr/local/lib/botstack
 readonly CRON_FILE=/etc/cron.d/botstack-backup
 readonly CONFIG=/etc/botstack/backup.env
+readonly LOGROTATE_FILE=/etc/logrotate.d/botstack-backup
+readonly LOG_FILE=/var/log/botstack-backup.log
+readonly BACKUP_DIR=/var/backups/botstack
+readonly SCRIPTS=(backup.sh verify-backup.sh restore.sh backup-alert.sh backup-status.sh)
 SCHEDULE="0 */6 * * *"
 RETENTION_DAYS=7
+STALE_AFTER_MINUTES=780
 PG_CONTAINER="" PG_DB="" PG_USER="" RCLONE_REMOTE="" AGE_RECIPIENT=""
+ALERT_CHAT_ID="" BOT_TOKEN_FILE="" TELEGRAM_API_URL="https://api.telegram.org" HEALTHCHECK_URL=""
+RUN_NOW=0
 DRY_RUN=0
 CHANGED=0
 
@@ -39,6 +51,12 @@ parse_args() {
       --retention-days) RETENTION_DAYS=${2:?}; shift 2 ;;
       --rclone-remote) RCLONE_REMOTE=${2:?}; shift 2 ;;
       --age-recipient) AGE_RECIPIENT=${2:?}; shift 2 ;;
+      --alert-chat-id) ALERT_CHAT_ID=${2:?}; shift 2 ;;
+      --bot-token-file) BOT_TOKEN_FILE=${2:?}; shift 2 ;;
+      --telegram-api-url) TELEGRAM_API_URL=${2:?}; shift 2 ;;
+      --healthcheck-url) HEALTHCHECK_URL=${2:?}; shift 2 ;;
+      --stale-after-minutes) STALE_AFTER_MINUTES=${2:?}; shift 2 ;;
+      --run-now) RUN_NOW=1; shift ;;
       --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown argument: $1" ;;
@@ -53,6 +71,16 @@ parse_args() {
   [[ $(wc -w <<<"$SCHEDULE") == 5 && $SCHEDULE =~ ^[0-9*/,\ -]+$ ]] || die "--schedule must be 5 cron fields"
   [[ -z $AGE_RECIPIENT || $AGE_RECIPIENT =~ ^age1[0-9a-z]+$ ]] || die "--age-recipient must be an age public key (age1...)"
   [[ -z $RCLONE_REMOTE || $RCLONE_REMOTE =~ ^[A-Za-z0-9_.-]+:[A-Za-z0-9_./-]*$ ]] || die "--rclone-remote must look like remote:path"
+  # PostgreSQL cuts names to 63 bytes: "<db>_verify" must stay longer than, and distinct from, the live name
+  ((${#PG_DB} <= 56)) || die "--db must be at most 56 characters (the backup check restores into <db>_verify)"
+  [[ $STALE_AFTER_MINUTES =~ ^[1-9][0-9]*$ ]] || die "--stale-after-minutes must be a whole number >= 1"
+  [[ -z $ALERT_CHAT_ID || $ALERT_CHAT_ID =~ ^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$ ]] \
+    || die "--alert-chat-id must be a Telegram chat id (-100123...) or @channel"
+  [[ -z $ALERT_CHAT_ID || $BOT_TOKEN_FILE =~ ^/[A-Za-z0-9_./-]+$ ]] || die "--alert-chat-id needs --bot-token-file /path"
+  local url
+  for url in "$TELEGRAM_API_URL" "$HEALTHCHECK_URL"; do
+    [[ -z $url || $url =~ ^https?://[A-Za-z0-9._~:/?#@!\&+,\;=%-]+$ ]] || die "not a plain http(s) URL: ${url:0:60}"
+  done
 }
 
 put_file() {
@@ -66,6 +94,13 @@ put_file() {
     mkdir -p "$(dirname "$dest")"; chmod "$mode" "$tmp"; chown root:root "$tmp"; mv -f "$tmp" "$dest"
   fi
   changed "$dest"
+}
+
+ensure_dir() {
+  local dir=$1
+  if [[ -d $dir && $(stat -c '%a %U:%G' "$dir") == "700 root:root" ]]; then ok "$dir"; return 0; fi
+  ((DRY_RUN)) || install -d -m 700 -o root -g root "$dir"
+  changed "$dir (mode 700)"
 }
 
 ensure_pkg() {
@@ -83,7 +118,7 @@ main() {
   parse_args "$@"
   [[ $(id -u) == 0 ]] || die "run as root"
   local f
-  for f in backup.sh verify-backup.sh restore.sh; do
+  for f in "${SCRIPTS[@]}"; do
     [[ -f $SRC_DIR/$f ]] || die "$SRC_DIR/$f missing"
     put_file "$LIB_DIR/$f" 755 <"$SRC_DIR/$f"
   done
@@ -97,15 +132,39 @@ RETENTION_DAYS=$RETENTION_DAYS
 RCLONE_REMOTE=$RCLONE_REMOTE
 AGE_RECIPIENT=$AGE_RECIPIENT
 VERIFY=1
+STALE_AFTER_MINUTES=$STALE_AFTER_MINUTES
+ALERT_CHAT_ID=$ALERT_CHAT_ID
+BOT_TOKEN_FILE=$BOT_TOKEN_FILE
+TELEGRAM_API_URL='$TELEGRAM_API_URL'
+HEALTHCHECK_URL='$HEALTHCHECK_URL'
 EOF2
   put_file "$CRON_FILE" 644 <<EOF2
 # managed by botstack install-backups.sh
 SHELL=/bin/bash
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-$SCHEDULE root $LIB_DIR/backup.sh >>/var/log/botstack-backup.log 2>&1
+$SCHEDULE root $LIB_DIR/backup.sh >>$LOG_FILE 2>&1
+23 * * * * root $LIB_DIR/backup-status.sh --alert >>$LOG_FILE 2>&1
 EOF2
+  put_file "$LOGROTATE_FILE" 644 <<EOF2
+# managed by botstack install-backups.sh
+$LOG_FILE {
+    weekly
+    rotate 8
+    compress
+    delaycompress
+    missingok
+    notifempty
+    create 0640 root adm
+}
+EOF2
+  ensure_dir "$BACKUP_DIR"
+  ensure_pkg logrotate
   [[ -z $AGE_RECIPIENT ]] || ensure_pkg age
   [[ -z $RCLONE_REMOTE ]] || ensure_pkg rclone
+  if ((RUN_NOW && !DRY_RUN)); then
+    echo "running the first backup now (verified by a restore)"
+    "$LIB_DIR/backup.sh" 2>&1 | tee -a "$LOG_FILE" || die "the first backup failed (output above, and in $LOG_FILE)"
+  fi
   if ((DRY_RUN)); then echo "botstack-provision: $CHANGED changed (dry run)"
   else echo "botstack-provision: $CHANGED changed"; fi
 }

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # restore.sh - restore a dump into the LIVE botstack database (replaces its contents).
 #
-# usage: restore.sh [--config FILE] [--yes] [--jobs N] DUMP
+# usage: restore.sh [--config FILE] [--yes] DUMP
 #
 # DUMP is a path or a file name in BACKUP_DIR (config as for backup.sh: /etc/botstack/backup.env).
 # Encrypted dumps (*.age) must be decrypted off the server first (`age -d -i key.txt`).
 # Without --yes it asks you to type the database name (needs a terminal).
 # Steps: checksum check (when DUMP.sha256 exists) -> stop the writers: running containers labelled
-# botstack.writer=true (api, worker, bot) -> copy the dump into PG_CONTAINER -> `pg_restore --clean
-# --if-exists --exit-on-error -j N` -> start the writers again (also when the restore failed).
+# botstack.writer=true (api, worker, bot) -> `pg_restore --clean --if-exists --exit-on-error --single-transaction`
+# in PG_CONTAINER reading the dump on stdin -> start the writers again (also when the restore failed).
+# The dump is streamed, never copied into the container: its /tmp is a small tmpfs (64 MB) and its root
+# is read-only. Streaming rules out `pg_restore -j` (it needs a seekable file), and one transaction
+# means a failed restore leaves the database as it was.
 set -euo pipefail
 
 CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
 readonly WRITER_LABEL="botstack.writer=true"
 DUMP=""
 YES=0
-JOBS=""
 WRITERS=()
-IN_CONTAINER=""
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "botstack-restore: FAILED: $*" >&2; exit 1; }
@@ -28,7 +29,6 @@ parse_args() {
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
       --yes) YES=1; shift ;;
-      --jobs) JOBS=${2:?}; shift 2 ;;
       -h|--help) usage; exit 0 ;;
       -*) usage >&2; die "unknown option: $1" ;;
       *) [[ -z $DUMP ]] || die "only one DUMP"; DUMP=$1; shift ;;
@@ -43,8 +43,6 @@ load_config() {
   source "$CONFIG"
   : "${PG_CONTAINER:?}" "${PG_USER:?}" "${PG_DB:?}"
   BACKUP_DIR=${BACKUP_DIR:-/var/backups/botstack}
-  JOBS=${JOBS:-${RESTORE_JOBS:-$(nproc)}}
-  [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive number"
 }
 
 check_dump() {
@@ -68,7 +66,6 @@ confirm() {
 
 start_writers() {
   local rc=$?
-  [[ -z $IN_CONTAINER ]] || docker exec "$PG_CONTAINER" rm -f "$IN_CONTAINER" >/dev/null 2>&1 || true
   if ((${#WRITERS[@]})); then
     if docker start "${WRITERS[@]}" >/dev/null; then log "started writers again: ${WRITERS[*]}"
     else echo "botstack-restore: could not start writers: ${WRITERS[*]}" >&2; rc=1; fi
@@ -92,11 +89,8 @@ main() {
   confirm
   trap start_writers EXIT
   stop_writers
-  # pg_restore -j needs a seekable file, so the dump goes into the container first
-  IN_CONTAINER="/tmp/botstack-restore-$$.dump"
-  docker exec -i "$PG_CONTAINER" sh -c "cat > $IN_CONTAINER" <"$DUMP" || die "cannot copy the dump into $PG_CONTAINER"
-  docker exec "$PG_CONTAINER" pg_restore -U "$PG_USER" -d "$PG_DB" --clean --if-exists --exit-on-error \
-    -j "$JOBS" "$IN_CONTAINER" || die "pg_restore into $PG_DB failed (writers will be started again)"
+  docker exec -i "$PG_CONTAINER" pg_restore -U "$PG_USER" -d "$PG_DB" --clean --if-exists --exit-on-error \
+    --single-transaction <"$DUMP" || die "pg_restore into $PG_DB failed; nothing was changed (writers will be started again)"
   log "restored ${DUMP##*/} into $PG_DB"
 }
 

@@ -12,7 +12,8 @@
 # when the dump was taken: DUMP.tables, written by backup.sh in pg_dump's own snapshot (or --expect
 # FILE). So writes after the dump cause no false alarm. Without that file, or with --against-live,
 # it compares with the live database instead. VERIFY_ROWS=schema skips the row counts.
-# The scratch database is dropped afterwards, also on failure. Exit status non-zero on any mismatch.
+# The scratch database is dropped afterwards, also on failure. It refuses a scratch name that PostgreSQL
+# would cut to 63 bytes (it could become the live database's name). Exit status non-zero on any mismatch.
 # Encrypted dumps (*.age) cannot be verified here (no private key on the server); backup.sh verifies
 # before it encrypts.
 set -euo pipefail
@@ -49,6 +50,13 @@ load_config() {
   BACKUP_DIR=${BACKUP_DIR:-/var/backups/botstack}
   VERIFY_ROWS=${VERIFY_ROWS:-exact}
   SCRATCH="${PG_DB}_verify"
+  # PostgreSQL cuts identifiers to 63 bytes: a longer scratch name would BE the live database, which
+  # this script drops. Refuse instead of trusting the config's own check.
+  local bytes
+  bytes=$(LC_ALL=C; echo "${#SCRATCH}")
+  ((bytes <= 63)) || die "scratch database name $SCRATCH is longer than 63 bytes (PostgreSQL would cut it); shorten PG_DB"
+  [[ $SCRATCH != "$PG_DB" ]] || die "scratch database name equals the live database $PG_DB"
+  case $SCRATCH in postgres|template0|template1) die "scratch database name $SCRATCH is reserved" ;; esac
 }
 
 pick_dump() {

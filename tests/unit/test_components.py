@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from components.api import ApiService
@@ -10,7 +12,7 @@ from components.bot import BotService
 from components.cache import Cache, CacheArgs
 from components.commands import Target
 from components.config import validate
-from components.database import Database, DatabaseArgs, alter_role_sql
+from components.database import Database, DatabaseArgs, alter_role_sql, scram_verifier
 from components.deploy_check import DeployCheck, DeployCheckArgs
 from components.images import Images, ImagesArgs
 from components.migrations import Migrations, MigrationsArgs
@@ -50,7 +52,7 @@ CASES = {
             "database",
             DatabaseArgs(CONFIG, NAMING, "sha256:pg", "backend-net", "/s/db_password", "url", "rev", "pw-0123456789", TARGET),
         ),
-        {"database-data", "database-container", "database-role-password"},
+        {"database-data", "database-container", "database-role-password", "database-scram-salt"},
     ),
     "cache": (
         "botstack:components:Cache",
@@ -124,7 +126,11 @@ def test_a_rotated_database_password_is_set_on_the_role():
         "docker exec -i botstack-dev-database psql -X -q -v ON_ERROR_STOP=1 -U botstack -d botstack"
     )
     assert is_secret(command.inputs["stdin"])
-    assert unwrap(command.inputs["stdin"]) == "ALTER ROLE \"botstack\" WITH PASSWORD 'pw-0123456789';\n"
+    sql = unwrap(command.inputs["stdin"])
+    salt = base64.b64decode(sql.split("$")[1].split(":")[1])  # the verifier's own salt: SCRAM-SHA-256$4096:<salt>$...
+    assert len(salt) == 24 and mocks.named("database-scram-salt").inputs["length"] == 24
+    assert sql == f"ALTER ROLE \"botstack\" WITH PASSWORD '{scram_verifier('pw-0123456789', salt)}';\n"
+    assert "pw-0123456789" not in sql, "the clear password never reaches PostgreSQL"
     assert unwrap(command.inputs["triggers"]) == ["pw-0123456789"]
     assert "pw-0123456789" not in command.inputs["create"]
     assert "database-container" in " ".join(command.options["dependencies"])

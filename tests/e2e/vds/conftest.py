@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.vds.host import REPO, VdsHost, start_vds_host
+from tests.e2e.vds.stackdb import start_stack_database
 
 SERVER = REPO / "server"
 DEPLOY_USER = "deploy"
-PG_CONTAINER = "botstack-prod-db"
+PG_CONTAINER = "botstack-prod-database"
 PG_IMAGE = "botstack-test/postgres:15"
 # what provision.sh puts into DOCKER-USER (Docker may append its own `-j RETURN` behind the DROP)
 DOCKER_USER_RULES = [
@@ -115,8 +116,8 @@ class Database:
 
 @pytest.fixture(scope="session")
 def database(provisioned: Provisioned) -> Database:
-    """PostgreSQL (the stand-in image, shipped with `docker save | ssh docker load`) on the host's
-    own Docker, with an alembic_version table and rows, plus a labelled writer container."""
+    """The stack's database container (the stand-in image, shipped with `docker save | ssh docker load`) on
+    the host's own Docker, with an alembic_version table and rows, plus a labelled writer container."""
     host = provisioned.host
     provisioned.wait_for_image()
     if host.run(f"docker image inspect {PG_IMAGE}", check=False).returncode != 0:
@@ -128,14 +129,8 @@ def database(provisioned: Provisioned) -> Database:
             pytest.fail(f"{PG_IMAGE} could not be built ({exc}); see `python -m tests.setup all`", pytrace=False)
         provisioned.shipping = ship_image(host, PG_IMAGE)
         provisioned.wait_for_image()
-    host.run(f"docker run -d --name {PG_CONTAINER} --restart unless-stopped "
-             f"-e POSTGRES_USER=botstack -e POSTGRES_PASSWORD=unused-here -e POSTGRES_DB=botstack {PG_IMAGE}")
-    host.run(f"for i in $(seq 120); do docker exec {PG_CONTAINER} pg_isready -q -U botstack -d botstack "
-             "&& exit 0; sleep 0.5; done; exit 1")
-    db = Database(host)
-    # pg_isready answers during the image's init too; wait until the final server accepts queries
-    host.run(f"for i in $(seq 60); do docker exec {PG_CONTAINER} psql -U botstack -d botstack -c 'select 1' "
-             ">/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1")
+    # the program's own database container (its components, under the double), never a hand-made `docker run`
+    db = Database(host, container=start_stack_database(host, DEPLOY_USER, PG_IMAGE).container)
     db.sql("""
         CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);
         INSERT INTO alembic_version VALUES ('0001_initial');
@@ -155,9 +150,7 @@ def database(provisioned: Provisioned) -> Database:
 def backups(database: Database) -> Database:
     """server/install-backups.sh run from a scripts directory like the one CopyToRemote makes."""
     host = database.host
-    host.run("mkdir -p botstack/server")
-    for script in ("install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh"):
-        host.put(SERVER / script, f"botstack/server/{script}")
+    # server/*.sh are in botstack/server already (start_stack_database copies them like the Server component)
     out = host.run(f"sudo bash botstack/server/install-backups.sh --container {database.container} "
                    f"--db {database.db} --db-user {database.user} --retention-days 7").stdout
     assert changes(out) > 0, out

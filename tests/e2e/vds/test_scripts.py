@@ -1,4 +1,4 @@
-"""write-secrets.sh and run-migrations.sh on the VDS-like host: the secrets contract end to end."""
+"""write-secrets.sh, run-migrations.sh and the role password on the VDS-like host: the secrets contract end to end."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import base64
 
 import pytest
 
+from components.database import scram_verifier
 from tests.e2e.vds.conftest import PG_IMAGE, SERVER, Database, Provisioned, changes
+from tests.e2e.vds.stackdb import DB_PASSWORD
 
 pytestmark = pytest.mark.e2e
 
 SECRETS = "/etc/botstack/secrets"
-DB_PASSWORD = "unused-here"  # the test database's password (conftest), also the value we check never leaks
 FAKE_ALEMBIC = """#!/bin/sh
 # stand-in for the backend image's alembic: reads the URL like the app does, applies one "migration"
 set -eu
@@ -82,3 +83,19 @@ def test_run_migrations_one_off_container_reads_the_secret_file(provisioned: Pro
     unprivileged = host.run(f"bash run-migrations.sh botstack-test/fake-backend:1 botstack-prod-backend {SECRETS}",
                             check=False)
     assert unprivileged.returncode != 0 and "run with sudo" in unprivileged.stderr
+
+
+def test_the_role_password_reaches_postgresql_as_the_programs_scram_verifier(database: Database) -> None:
+    """The Database component's role-password command sent a verifier (salt from pulumi-random, 24 bytes), never
+    the clear text: what pg_authid holds is exactly that verifier, and it accepts the password over TCP."""
+    stored = database.sql("SELECT rolpassword FROM pg_authid WHERE rolname = 'botstack'")
+    salt = base64.b64decode(stored.split("$")[1].split(":")[1])
+    assert len(salt) == 24, "initdb's own verifier (16-byte salt) is still there: the program's command did not run"
+    assert stored == scram_verifier(DB_PASSWORD, salt)
+    login = 'psql -h db -U botstack -d botstack -XAtc "select current_user" 2>&1'
+    good = database.host.run(f"docker exec {database.container} sh -c 'PGPASSWORD=$(cat /run/secrets/db_password) {login}'")
+    assert good.stdout.strip() == "botstack"
+    bad = database.host.run(f"docker exec {database.container} sh -c 'PGPASSWORD=not-the-password {login}'", check=False)
+    assert bad.returncode != 0 and "password authentication failed" in bad.stdout
+    logs = database.host.run(f"docker logs {database.container} 2>&1").stdout
+    assert DB_PASSWORD not in logs and "SCRAM-SHA-256$" not in logs

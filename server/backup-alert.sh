@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# backup-alert.sh - tell someone how a backup went: a Telegram message and/or a healthcheck-URL ping.
+#
+# usage: backup-alert.sh [--config FILE] success|failure|stale MESSAGE
+#
+# Config (/etc/botstack/backup.env, as for backup.sh; every key optional):
+#   ALERT_CHAT_ID=-1001234567890   # Telegram chat that gets failure and stale messages (not successes)
+#   BOT_TOKEN_FILE=/etc/botstack/secrets/bot_token   # the bot's own token, read from this file
+#   TELEGRAM_API_URL=https://api.telegram.org        # Bot API base URL (a self-hosted server works)
+#   HEALTHCHECK_URL=https://hc-ping.com/<uuid>       # pinged on success, <url>/fail otherwise
+#                                                    # (healthchecks.io's convention; it also notices silence)
+# Nothing configured: nothing to do, exit 0. The token and the URL reach curl on stdin (`-K -`), never on
+# a command line; curl's answer is not printed (it could echo the URL). Exit non-zero when any
+# configured channel failed.
+set -euo pipefail
+
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
+KIND=""
+MESSAGE=""
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+die() { echo "botstack-alert: FAILED: $*" >&2; exit 1; }
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --config) CONFIG=${2:?}; shift 2 ;;
+      -h|--help) usage; exit 0 ;;
+      -*) usage >&2; die "unknown option: $1" ;;
+      *) if [[ -z $KIND ]]; then KIND=$1; else MESSAGE=$1; fi; shift ;;
+    esac
+  done
+  [[ $KIND == success || $KIND == failure || $KIND == stale ]] || { usage >&2; die "kind must be success, failure or stale"; }
+}
+
+load_config() {
+  [[ -f $CONFIG ]] || die "config $CONFIG missing"
+  # shellcheck disable=SC1090
+  source "$CONFIG"
+  ALERT_CHAT_ID=${ALERT_CHAT_ID:-}
+  BOT_TOKEN_FILE=${BOT_TOKEN_FILE:-}
+  TELEGRAM_API_URL=${TELEGRAM_API_URL:-https://api.telegram.org}
+  HEALTHCHECK_URL=${HEALTHCHECK_URL:-}
+}
+
+# curl with the URL in a config on stdin, so it is in no process list; the answer goes nowhere.
+post() {
+  local url=$1; shift
+  curl -sS -o /dev/null --fail --max-time 20 --retry 2 -K - "$@" <<<"url = \"$url\"" 2>/dev/null
+}
+
+telegram() {
+  [[ -n $ALERT_CHAT_ID && $KIND != success ]] || return 0
+  [[ -r $BOT_TOKEN_FILE ]] || { echo "botstack-alert: bot token file '$BOT_TOKEN_FILE' not readable" >&2; return 1; }
+  local token text
+  token=$(<"$BOT_TOKEN_FILE")
+  text="botstack on $(hostname): $MESSAGE"
+  if post "${TELEGRAM_API_URL%/}/bot$token/sendMessage" --data-urlencode "chat_id=$ALERT_CHAT_ID" \
+       --data-urlencode "text=$text"; then
+    echo "botstack-alert: sent to Telegram chat $ALERT_CHAT_ID: $text"
+  else
+    echo "botstack-alert: Telegram sendMessage to chat $ALERT_CHAT_ID failed" >&2; return 1
+  fi
+}
+
+healthcheck() {
+  [[ -n $HEALTHCHECK_URL ]] || return 0
+  local url=${HEALTHCHECK_URL%/}
+  [[ $KIND == success ]] || url="$url/fail"
+  if post "$url" --data-binary "$MESSAGE"; then echo "botstack-alert: healthcheck pinged ($KIND)"
+  else echo "botstack-alert: healthcheck ping ($KIND) failed" >&2; return 1; fi
+}
+
+main() {
+  parse_args "$@"
+  load_config
+  local rc=0
+  telegram || rc=1
+  healthcheck || rc=1
+  return "$rc"
+}
+
+main "$@"

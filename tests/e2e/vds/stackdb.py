@@ -1,0 +1,91 @@
+"""The product's own database container on the VDS test host, for the suites that test scripts against it.
+
+Not a hand-made `docker run`: the program's Network, Secrets and Database components are declared under
+the provider test double, against the host's engine (`ssh://` as the deploy user, host key pinned) and
+its sshd (pulumi-command over SSH), exactly as `build_stack` wires them for stack prod. So the scripts
+meet what they meet in prod: uid 999, a read-only root with a 64 MB /tmp tmpfs, the memory and CPU
+limits, the password as a file under /run/secrets, the backend network, and a role password set from a
+SCRAM verifier by the component's own command.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from tests.double import RealMocks, run_program
+from tests.e2e.vds.host import REPO, VdsHost
+
+STACK = "prod"
+SCRIPTS_HOME = "botstack"  # under the deploy user's home, like the Server component's CopyToRemote
+DB_PASSWORD = "vds-suite-db-password-0123"  # the stack's dbPassword here; tests check it never leaks
+
+
+@dataclass
+class StackDatabase:
+    container: str
+    volume: str
+    network: str
+    mocks: RealMocks
+
+
+def stack_config(host: VdsHost, deploy_user: str, image: str) -> dict[str, str]:
+    config: dict[str, Any] = {
+        "vds": {"host": host.host, "port": host.port, "user": deploy_user, "bootstrapUser": "root", "hostKey": host.host_key},
+        "sshPrivateKey": host.key_path.read_text(),
+        "dbPassword": DB_PASSWORD,
+        "images": {"postgres": image},
+    }
+    return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def _declare(host: VdsHost, deploy_user: str, image: str) -> None:
+    from components.commands import Target
+    from components.config import load_config
+    from components.database import Database, DatabaseArgs
+    from components.naming import Naming
+    from components.network import StackNetwork, StackNetworkArgs
+    from components.secrets import Secrets, SecretsArgs
+    from components.server import SECRETS_DIR, connection
+
+    config = load_config()
+    assert config.vds is not None and config.ssh_private_key is not None
+    naming = Naming("botstack", STACK)
+    # the ssh options the program's vds_docker_provider gives, with the test host's files
+    provider = docker.Provider(
+        "vds-docker",
+        host=f"ssh://{deploy_user}@{host.host}:{host.port}",
+        ssh_opts=["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={host.known_hosts}",
+                  "-o", "IdentitiesOnly=yes", "-i", str(host.key_path)],
+    )
+    on_vds = pulumi.ResourceOptions(providers={"docker": provider})
+    target = Target(
+        scripts_dir=f"/home/{deploy_user}/{SCRIPTS_HOME}/server",
+        secrets_dir=SECRETS_DIR,
+        connection=connection(config.vds, deploy_user, pulumi.Output.secret(config.ssh_private_key.get_secret_value())),
+        sudo=True,
+    )
+    network = StackNetwork("network", StackNetworkArgs(naming), opts=on_vds)
+    secrets = Secrets("secrets", SecretsArgs(config, target))
+    Database(
+        "database",
+        DatabaseArgs(config, naming, image, network.backend, secrets.paths["db_password"], secrets.database_url,
+                     secrets.revision, secrets.values["db_password"], target),
+        opts=pulumi.ResourceOptions.merge(on_vds, pulumi.ResourceOptions(depends_on=[secrets])),
+    )
+
+
+def start_stack_database(host: VdsHost, deploy_user: str, image: str) -> StackDatabase:
+    """Copy server/*.sh to the deploy user's ~/botstack/server, then declare network, secrets and database."""
+    host.run(f"mkdir -p {SCRIPTS_HOME}/server", user=deploy_user)
+    for script in sorted((REPO / "server").glob("*.sh")):
+        host.put(script, f"{SCRIPTS_HOME}/server/{script.name}", user=deploy_user)
+    mocks = RealMocks(REPO)
+    run_program(lambda: _declare(host, deploy_user, image), stack_config(host, deploy_user, image), stack=STACK,
+                mocks=mocks, secret_keys=["botstack:sshPrivateKey", "botstack:dbPassword"])
+    return StackDatabase(container=f"botstack-{STACK}-database", volume=f"botstack-{STACK}-database-data",
+                         network=f"botstack-{STACK}-backend", mocks=mocks)
