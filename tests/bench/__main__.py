@@ -1,8 +1,9 @@
 """`python -m tests.bench` (`make bench`): deploys and backups measured side by side, printed as one markdown table.
 
 Runs on the real Docker engine the e2e tests use (tests.setup makes it and the images); not part of `make test`.
-Needs Debian's docker-compose 1.29 for the baseline (`apt-get install -y docker-compose`). Loopback only;
-the load is bounded (2 threads, at most 20,000 requests and 240 s per update). Takes about 5-8 minutes.
+Needs Debian's docker-compose 1.29 for the baseline (`apt-get install -y docker-compose`) and matplotlib for the
+chart (`.venv/bin/pip install -r tests/bench/requirements.txt`). Loopback only; the load is bounded (2 threads, at
+most 20,000 requests and 240 s per update). Takes about 5-8 minutes. Draws docs/bench-updates.png.
 
   --rows N      rows in each of the two tables of the seeded database (default 1,000,000)
   --only PART   run one part: updates | backup | images
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import docker
 
+from tests.bench import chart
 from tests.bench.backup import RESTORE_ROUNDS, BackupRun, run_backup
+from tests.bench.load import LoadResult
 from tests.bench.updates import (
     BenchError,
     UpdateRun,
@@ -31,7 +34,10 @@ from tests.bench.updates import (
     run_botstack,
     run_compose,
 )
-from tests.setup import BACKEND_IMAGE, WEB_IMAGE, ensure_all, image_sizes
+from tests.setup import BACKEND_IMAGE, CADDY_IMAGE, PYTHON_IMAGE, WEB_IMAGE, ensure_all, image_sizes
+
+CHART = Path(__file__).resolve().parents[2] / "docs" / "bench-updates.png"
+APP_IMAGE_BASES = {BACKEND_IMAGE: PYTHON_IMAGE, WEB_IMAGE: CADDY_IMAGE}  # each app image is built FROM its base
 
 
 def machine() -> str:
@@ -73,8 +79,13 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
             f"| failed requests during an API image update under steady load | {failed(botstack)} | {failed(compose)} |",
             f"| worst added latency during that update | {worst_added(botstack)} | {worst_added(compose)} |",
             f"| duration of the update command | {secs(botstack.update_seconds)} (`up`, new backend image: "
-            f"migrations, api, worker, bot) "
+            f"migrations, api and worker overlapping their replacements, bot stop-then-start; "
+            f"new API healthy after {secs(botstack.api_ready_seconds)}) "
             f"| {secs(compose.update_seconds)} (`docker-compose up -d`, new tag) |",
+            f"| the bot without a poll during that update (stop-then-start) | {secs(botstack.bot_gap_seconds)} | - |",
+            f"| rollback to the previous image under the same load (`make rollback`'s plan, then `up`) "
+            f"| {secs(botstack.rollback_seconds)}, {failed_of(botstack.rollback_load)} failed, "
+            f"worst added latency {added_of(botstack.rollback_load)} | - |",
             f"| apply to all healthy, dev `full` (images cached) | {secs(botstack.apply_seconds)} "
             f"(secrets, db, cache, migrations, api, worker, bot, web, deploy check) "
             f"| {secs(compose.apply_seconds)} (db, cache, migrate, api, web) |",
@@ -91,10 +102,31 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
             f"| restore time (best of {RESTORE_ROUNDS}) | {secs(backup.restore_j2_seconds)} (`pg_restore -j 2`), "
             f"{secs(backup.restore_j1_seconds)} (`-j 1`) | {secs(backup.restore_sql_seconds)} (`psql -f`) |",
         ]
-    for name in (BACKEND_IMAGE, WEB_IMAGE):
-        if name in sizes:
-            rows.append(f"| image size `{name}` | {mb(sizes[name])} | - |")
+    for name, base in APP_IMAGE_BASES.items():
+        if name in sizes and base in sizes:
+            rows.append(
+                f"| image `{name}`: size / added on top of its base `{base}` "
+                f"| {mb(sizes[name])} / {mb(sizes[name] - sizes[base])} | - |"
+            )
     return "\n".join(rows)
+
+
+def failed_of(load: LoadResult | None) -> str:
+    return "-" if load is None else f"{len(load.failed)} of {load.total}"
+
+
+def added_of(load: LoadResult | None) -> str:
+    return "-" if load is None else f"{load.worst_added:.2f} s"
+
+
+def draw_chart(botstack: UpdateRun, compose: UpdateRun, when: str) -> None:
+    assert botstack.load and compose.load and botstack.rollback_load
+    runs = [
+        ("botstack: API image update", botstack.load, botstack.update_seconds),
+        ("baseline (compose): API image update", compose.load, compose.update_seconds),
+        ("botstack: rollback", botstack.rollback_load, botstack.rollback_seconds or 0.0),
+    ]
+    chart.draw(CHART, runs, f"Latency of every request through the web entrypoint during an update ({when})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         except BenchError as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 2
+        if why := chart.missing():
+            print(f"bench: {why}", file=sys.stderr)
+            return 2
     ensure_all()
     client = docker.from_env(timeout=300)
     print(f"bench: machine: {machine()}", flush=True)
@@ -124,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             for note in botstack.notes:
                 print(f"bench: {note}", flush=True)
             print(f"bench: botstack load: {botstack.load.summary() if botstack.load else '-'}", flush=True)
+            rollback = botstack.rollback_load
+            print(
+                f"bench: botstack rollback in {secs(botstack.rollback_seconds)}: {rollback.summary() if rollback else '-'}",
+                flush=True,
+            )
             print("bench: docker compose baseline: up, API image update under load ...", flush=True)
             compose = run_compose(client)
             print(f"bench: compose load: {compose.load.summary() if compose.load else '-'}", flush=True)
@@ -138,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if "updates" in parts:
             remove_backend_revisions(client)
-    sizes = image_sizes([BACKEND_IMAGE, WEB_IMAGE]) if "images" in parts else {}
+    sizes = image_sizes([*APP_IMAGE_BASES, *APP_IMAGE_BASES.values()]) if "images" in parts else {}
+    if botstack and compose:
+        draw_chart(botstack, compose, time.strftime("%Y-%m-%d"))
+        print(f"bench: chart: {CHART}", flush=True)
     print()
     print(f"Command: `{command.strip()}` ({time.monotonic() - started:.0f} s)  ")
     print(f"Machine: {machine()}")

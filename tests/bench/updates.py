@@ -1,5 +1,6 @@
 """The deploy side of the benchmark: botstack's dev stack (through the provider test double) and the seeds'
-docker compose baseline, each applied, then updated to a new API image under the same steady load."""
+docker compose baseline, each applied, then updated to a new API image under the same steady load; botstack is
+then rolled back (`make rollback`'s plan, scripts/rollback.py) under the same load."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import docker
 import docker.errors
 import httpx
 
+from scripts.rollback import previous_images
 from tests.bench.load import LoadResult, SteadyLoad
 from tests.e2e.devstack import DevStack, free_port, remove_stack_leftovers, stack_config
 from tests.setup import BACKEND_IMAGE, CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE
@@ -38,13 +40,17 @@ class BenchError(RuntimeError):
 
 @dataclass
 class UpdateRun:
-    """One system's numbers: apply, apply again, and an API image update under load."""
+    """One system's numbers: apply, apply again, and an API image update under load (botstack: and a rollback)."""
 
     apply_seconds: float = 0.0  # command start -> every container healthy
     again_seconds: float | None = None
     again_changes: list[str] = field(default_factory=list)
     update_seconds: float = 0.0  # the update command's own duration
     load: LoadResult | None = None
+    api_ready_seconds: float | None = None  # update start -> the new API healthy (botstack)
+    bot_gap_seconds: float | None = None  # the longest time without a getUpdates poll during the update (botstack)
+    rollback_seconds: float | None = None
+    rollback_load: LoadResult | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -92,12 +98,36 @@ def measured_update(url: str, update: Any) -> tuple[float, LoadResult]:
 # ---- botstack ------------------------------------------------------------------------------------------------
 
 
+def history_entry(images: dict[str, Any]) -> dict[str, Any]:
+    """What `pulumi stack history --json` records of a successful `up` with this images config."""
+    return {
+        "kind": "update",
+        "result": "succeeded",
+        "config": {"botstack:images": {"value": json.dumps(images), "secret": False}},
+    }
+
+
+def bot_gap(stack: DevStack, since: float, until: float) -> float:
+    """The longest stretch between two getUpdates polls (wall clock) that overlaps [since, until]."""
+    assert stack.bot_api is not None
+    polls = httpx.get(f"http://127.0.0.1:{stack.bot_api.port}/_polls", timeout=10).json()["polls"]
+    done = sorted((p for p in polls if p["finished"] is not None), key=lambda p: p["started"])
+    gaps = [
+        b["started"] - a["finished"]
+        for a, b in zip(done, done[1:], strict=False)
+        if b["started"] >= since and a["finished"] <= until
+    ]
+    return max(gaps, default=0.0)
+
+
 def run_botstack(client: docker.DockerClient, new_image: str) -> UpdateRun:
     run = UpdateRun()
     stack = DevStack(client, BENCH_STACK, "full")
     remove_stack_leftovers(client, BENCH_STACK)
     stack.start_bot_api()
     label = f"botstack.stack={BENCH_STACK}"
+    base_images = json.loads(stack_config("full", stack.web_port)["botstack:images"])
+    history = [history_entry(base_images)]  # newest first, as the engine records it
     try:
         started = time.monotonic()
         stack.up()
@@ -111,12 +141,22 @@ def run_botstack(client: docker.DockerClient, new_image: str) -> UpdateRun:
         run.again_seconds = time.monotonic() - started
         run.again_changes = [f"{a} {n}" for a, _, n in stack.actions()[before:] if a != "unchanged"]
 
-        images = json.loads(stack_config("full", stack.web_port)["botstack:images"])
-        images["backend"] = new_image
+        images = {**base_images, "backend": new_image}
         before = len(stack.mocks.log)
+        wall = time.time()
         run.update_seconds, run.load = measured_update(stack.url, lambda: stack.up(images=images))
+        history.insert(0, history_entry(images))
         replaced = sorted({n for a, _, n in stack.actions()[before:] if a == "replaced" and n.endswith("-container")})
         run.notes.append(f"botstack replaced: {', '.join(replaced)}")
+        (api,) = [line for line in stack.mocks.log[before:] if line.action == "replaced" and line.name == "api-container"]
+        assert run.load.marked is not None
+        run.api_ready_seconds = api.finished - run.load.marked
+        run.bot_gap_seconds = bot_gap(stack, wall, wall + SETTLE_SECONDS + run.update_seconds)
+
+        # `make rollback`: the previous images from the history, then `up` (scripts/rollback.py).
+        _, previous = previous_images(history)
+        rolled_back = {key: value for key, value in images.items() if key not in ("tag", "backend", "web")} | previous
+        run.rollback_seconds, run.rollback_load = measured_update(stack.url, lambda: stack.up(images=rolled_back))
         return run
     finally:
         stack.teardown()
