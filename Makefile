@@ -25,7 +25,6 @@ engine: ## install the pinned Pulumi CLI (scripts/versions.env): its release, el
 	@scripts/install-pulumi.sh install
 
 up: venv engine ## bring the stack up (STACK=dev by default; local state backend, no account needed)
-	@scripts/install-prereqs.sh up
 	@scripts/pulumi-stack.sh up $(STACK)
 
 preview: venv engine ## show what `up` would change (STACK=dev|prod)

@@ -57,6 +57,10 @@ ensure_docker() {
   docker_answers && return 0
   [[ -z "${DOCKER_HOST:-}" ]] || die "the Docker engine at DOCKER_HOST=$DOCKER_HOST does not answer 'docker info'; start it, or unset DOCKER_HOST"
   [[ "$(id -u)" == 0 ]] || die "the Docker engine does not answer 'docker info'. Start it: sudo systemctl start docker (and: sudo usermod -aG docker \"\$USER\", then log in again)"
+  # A dockerd that runs but doesn't answer is not ours to restart.
+  if pgrep -x dockerd >/dev/null 2>&1; then
+    die "dockerd is running but does not answer 'docker info' (DOCKER_HOST is '${DOCKER_HOST:-unset}'); see its log, or: systemctl status docker"
+  fi
   if [[ -d /run/systemd/system ]] && systemctl start docker 2>/dev/null && docker_answers; then
     say "started the Docker engine (systemctl start docker)"
     return 0

@@ -74,10 +74,10 @@ from_release() {
   curl -fsSL --connect-timeout 10 --max-time 60 -o "$work/$sums" \
     "$CHECKSUMS_URL/$sums" || return 1
   verify_checksum "$work" "$tarball" "$sums" || die "checksum mismatch for $tarball: not installed"
-  mkdir -p "$work/x" "$TARGET"
-  tar -xzf "$work/$tarball" -C "$work/x"
+  mkdir -p "$work/x" "$TARGET" || return 1
+  tar -xzf "$work/$tarball" -C "$work/x" || return 1
   rm -rf "${TARGET:?}/bin"
-  mv "$work/x/pulumi" "$TARGET/bin"
+  mv "$work/x/pulumi" "$TARGET/bin" || return 1
 }
 
 # verify_checksum DIR FILE SUMS: FILE's sha256 is the one SUMS lists for it.
@@ -102,24 +102,21 @@ from_go() {
     return 0
   fi
   gopath="$(go env GOMODCACHE)"
-  go mod download "$PULUMI_GO_PKG@v$PULUMI_VERSION" "$PULUMI_GO_SDK@v$PULUMI_VERSION" ||
+  go mod download "$PULUMI_GO_PKG@v$PULUMI_VERSION" "$PULUMI_GO_SDK@v$PULUMI_VERSION" >/dev/null ||
     die "the Go module proxy did not serve $PULUMI_GO_PKG@v$PULUMI_VERSION (see docs/engine.md)"
   pkg_dir="$gopath/$PULUMI_GO_PKG@v$PULUMI_VERSION"
   sdk_dir="$gopath/$PULUMI_GO_SDK@v$PULUMI_VERSION"
   work="$CACHE/src-v$PULUMI_VERSION"
+  # Called in a condition (`elif from_go`), where `set -e` does not apply: every step checks itself.
   rm -rf "$work"
-  mkdir -p "$work"
-  cp -R "$pkg_dir" "$work/pkg"
-  cp -R "$sdk_dir" "$work/sdk"
-  chmod -R u+w "$work"
+  mkdir -p "$work" && cp -R "$pkg_dir" "$work/pkg" && cp -R "$sdk_dir" "$work/sdk" && chmod -R u+w "$work" || return 1
   (cd "$work/pkg" && go build -trimpath -tags "$PULUMI_GO_TAGS" \
     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
-    -o "$work/bin/pulumi" ./cmd/pulumi)
+    -o "$work/bin/pulumi" ./cmd/pulumi) || die "the Go build of the Pulumi CLI failed (see above); nothing was installed"
   # The Python language host's helper script ships in the sdk module; the host itself does not (docs/engine.md).
-  install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$work/bin/"
+  install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$work/bin/" || return 1
   rm -rf "${TARGET:?}/bin"
-  mkdir -p "$TARGET"
-  mv "$work/bin" "$TARGET/bin"
+  mkdir -p "$TARGET" && mv "$work/bin" "$TARGET/bin" || return 1
   rm -rf "$work"
 }
 

@@ -40,8 +40,15 @@ missing() {
 }
 
 # need_pulumi: the pinned CLI (scripts/versions.env) first on PATH, installed once if missing.
+# BOTSTACK_PULUMI_BIN names a directory whose `pulumi` is used instead (your own install, or the
+# recording stand-ins of tests/unit/test_scripts.py).
 need_pulumi() {
   local bin
+  if [[ -n "${BOTSTACK_PULUMI_BIN:-}" ]]; then
+    [[ -x "$BOTSTACK_PULUMI_BIN/pulumi" ]] || die "BOTSTACK_PULUMI_BIN=$BOTSTACK_PULUMI_BIN has no executable 'pulumi'"
+    export PATH="$BOTSTACK_PULUMI_BIN:$PATH"
+    return 0
+  fi
   if [[ "$DRY_RUN" == 1 ]]; then
     "$REPO/scripts/install-pulumi.sh" check || echo "+ scripts/install-pulumi.sh install" >&2
     return 0
@@ -61,17 +68,15 @@ need_language_host() {
   On a machine that can reach get.pulumi.com: rm -rf '$(dirname "$bin")' and run make again."
 }
 
+# need_docker: a Docker engine that answers; scripts/install-prereqs.sh installs or starts one where it
+# can (Debian/Ubuntu as root) and otherwise says what to run.
 need_docker() {
-  if ! command -v docker >/dev/null 2>&1; then
-    missing "the docker CLI is not installed.
-  Install Docker Engine: https://docs.docker.com/engine/install/ (Debian/Ubuntu: apt-get install docker.io)"
+  command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 && return 0
+  if [[ "$DRY_RUN" == 1 ]]; then
+    run "$REPO/scripts/install-prereqs.sh" up
     return 0
   fi
-  if [[ "$DRY_RUN" != 1 ]] && ! docker info >/dev/null 2>&1; then
-    die "the Docker engine does not answer 'docker info'.
-  Start it (systemctl start docker) and make sure your user may use it (sudo usermod -aG docker \"\$USER\", then log in again).
-  DOCKER_HOST is '${DOCKER_HOST:-unset}'."
-  fi
+  "$REPO/scripts/install-prereqs.sh" up || exit 1
 }
 
 need_ssh() {

@@ -19,6 +19,13 @@ def pinned_version() -> str:
     raise AssertionError(f"no PULUMI_VERSION in {VERSIONS}")
 
 
+def engine_cache() -> Path:
+    """Where scripts/install-pulumi.sh caches the CLI for this user (tests that change HOME pass it on)."""
+    if os.environ.get("BOTSTACK_ENGINE_CACHE"):
+        return Path(os.environ["BOTSTACK_ENGINE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "botstack" / "engine"
+
+
 def pinned_cli_dir() -> Path:
     """The directory of the pinned `pulumi`, installed first if it isn't (as `make engine` does)."""
     result = subprocess.run([str(INSTALLER), "bin-dir"], capture_output=True, text=True, check=False)

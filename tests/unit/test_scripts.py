@@ -45,13 +45,14 @@ def fakes(tmp_path: Path) -> dict[str, str]:
     """A bin dir with recording pulumi, docker and ssh first on PATH; state under tmp_path, not the repo."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("pulumi", "docker", "ssh"):
+    for tool in ("pulumi", "pulumi-language-python", "docker", "ssh"):
         path = bin_dir / tool
         path.write_text(FAKE)
         path.chmod(0o755)
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{_base_path_without('pulumi')}",
         "HOME": str(tmp_path),
+        "BOTSTACK_PULUMI_BIN": str(bin_dir),  # the stand-ins, not the pinned CLI
         "CALLS": str(tmp_path / "calls"),
         "BOTSTACK_HOME": str(tmp_path / "botstack"),
         "FAKE_HOST_KEY": HOST_KEY,
@@ -68,12 +69,19 @@ def _calls(env: dict[str, str]) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_missing_pulumi_cli_says_how_to_install(tmp_path: Path) -> None:
-    env = {"PATH": _base_path_without("pulumi"), "HOME": str(tmp_path), "BOTSTACK_HOME": str(tmp_path / "b")}
+def test_without_the_cli_its_release_or_go_the_user_gets_the_commands(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.pathsep.join(p for p in _base_path_without("pulumi").split(os.pathsep) if "go" not in p),
+        "HOME": str(tmp_path),
+        "BOTSTACK_HOME": str(tmp_path / "b"),
+        "BOTSTACK_ENGINE_CACHE": str(tmp_path / "engine"),
+        "BOTSTACK_PULUMI_RELEASE_URL": "http://127.0.0.1:9",  # nothing listens on the discard port
+        "BOTSTACK_PULUMI_CHECKSUMS_URL": "http://127.0.0.1:9",
+    }
     result = _run([STACK_SH, "up", "dev"], env)
     assert result.returncode == 1
-    assert "Pulumi CLI is not installed" in result.stderr
-    assert "curl -fsSL https://get.pulumi.com | sh" in result.stderr
+    assert "the Pulumi CLI v" in result.stderr and "could not be installed" in result.stderr
+    assert "curl -fsSL https://get.pulumi.com | sh -s -- --version" in result.stderr
     assert not (tmp_path / "b").exists(), "nothing is created before the prerequisites are there"
 
 

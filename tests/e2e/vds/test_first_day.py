@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.vds.host import REPO, VdsHost
-from tests.engine import pinned_cli_dir
+from tests.engine import engine_cache, pinned_cli_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +76,7 @@ def user_env(tmp_path: Path, vds_host: VdsHost) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "BOTSTACK_"))}
     env.update(
         HOME=str(home),
+        BOTSTACK_ENGINE_CACHE=str(engine_cache()),  # the user's CLI cache, not one under the new HOME
         PATH=f"{shims}{os.pathsep}{env['PATH']}",
         PULUMI_BACKEND_URL=f"file://{tmp_path / 'shared-state'}",  # stands for the team's s3://... backend
         PULUMI_SKIP_UPDATE_CHECK="true",
