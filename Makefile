@@ -8,7 +8,7 @@ STACK  ?= dev
 # State backend and passphrase: scripts/lib.sh (docs/state.md). Pulumi's Python runtime uses $(VENV)
 # (see Pulumi.yaml).
 
-.PHONY: help venv engine lock up preview destroy logs backup-now backup-status restore test test-unit test-app test-e2e lint bench setup clean
+.PHONY: help venv engine lock up preview drift destroy logs backup-now backup-status restore test test-unit test-app test-e2e lint bench setup clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ up: venv engine ## bring the stack up (STACK=dev by default; local state backend
 
 preview: venv engine ## show what `up` would change (STACK=dev|prod)
 	@scripts/pulumi-stack.sh preview $(STACK)
+
+drift: venv engine ## fail when what runs differs from the last deploy (preview --refresh --expect-no-changes)
+	@scripts/pulumi-stack.sh drift $(STACK)
 
 destroy: venv engine ## remove the stack's containers and networks (protected volumes stay)
 	@scripts/pulumi-stack.sh destroy $(STACK)

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Usage: scripts/pulumi-stack.sh [--dry-run] ACTION STACK [ARGS...]
 #
-# The Makefile's stack commands (make up|preview|destroy|backup-now|backup-status|restore STACK=...):
+# The Makefile's stack commands (make up|preview|destroy|backup-now|backup-status|restore STACK=... [AT=...]):
 #   up STACK [pulumi args]        pulumi stack select --create STACK; pulumi up --yes (policy pack enforced)
 #   preview STACK [pulumi args]   pulumi preview --diff (policy pack enforced)
+#   drift STACK [pulumi args]     pulumi preview --refresh --expect-no-changes: fails naming what drifted
 #   destroy STACK [pulumi args]   pulumi destroy --exclude-protected (protected volumes stay; prod asks first)
 #   backup-now STACK              run the stack's backup command on its VDS over SSH (stack output backupCommand)
 #   backup-status STACK           the last good backup's time, age and size on the VDS; exits non-zero when stale
 #   restore STACK DUMP [--yes]    restore DUMP (a file name in the VDS's backup dir) into the stack's database
 #                                 with server/restore.sh (stops the writers meanwhile); asks first
+#   restore-at STACK AT [--yes]   point-in-time recovery to AT ('YYYY-MM-DD HH:MM:SS', UTC, or latest) with
+#                                 server/pitr.sh (stops the writers, restores, replays WAL, starts all); asks first
 #
 # State lives in a local file backend (.botstack/state) and the config passphrase in .botstack/passphrase
 # (generated once, 0600); set PULUMI_BACKEND_URL / PULUMI_CONFIG_PASSPHRASE(_FILE) to use others.
@@ -20,7 +23,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -76,6 +79,15 @@ case "$action" in
     run pulumi stack select --create "$stack"
     run pulumi preview --stack "$stack" --diff ${policy_args[@]+"${policy_args[@]}"} "$@"
     ;;
+  drift)
+    prerequisites
+    run pulumi stack select "$stack"
+    # --refresh reads what really runs first; any difference from the program is drift.
+    if ! run pulumi preview --stack "$stack" --refresh --expect-no-changes --diff "$@"; then
+      die "stack '$stack' drifted from its last deploy (the diff above shows what).
+  Put it back with 'make up STACK=$stack', or change the program or config to keep what is there."
+    fi
+    ;;
   destroy)
     prerequisites
     run pulumi stack select "$stack"
@@ -101,6 +113,25 @@ case "$action" in
     command_line="$(stack_output "$stack" backupCommand)"
     [[ "$command_line" == *backup.sh* ]] || die "stack '$stack' exports no backupCommand"
     remote "${command_line/backup.sh/backup-status.sh}"
+    ;;
+  restore-at)
+    need_pulumi
+    need_ssh
+    pulumi_env "$stack"
+    cd "$REPO"
+    at="${1:-}"
+    [[ "$at" == latest || "$at" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}$ ]] \
+      || die "AT must be 'YYYY-MM-DD HH:MM:SS' (UTC) or latest, got '$at'"
+    if [[ "${2:-}" != --yes && "$DRY_RUN" != 1 ]]; then
+      echo "botstack: this replaces the database of stack '$stack' with its state at $at; the app is stopped meanwhile."
+      read -r -p "Type the stack name to go on: " answer
+      [[ "$answer" == "$stack" ]] || die "not confirmed; nothing was changed"
+    fi
+    # pitr.sh sits next to backup.sh (install-backups.sh installs both)
+    command_line="$(stack_output "$stack" backupCommand)"
+    [[ "$command_line" == *backup.sh* ]] || die "stack '$stack' exports no backupCommand"
+    if [[ "$at" == latest ]]; then target=(--latest); else target=(--at "'$at'"); fi
+    remote "${command_line/backup.sh/pitr.sh} restore --yes ${target[*]}"
     ;;
   restore)
     need_pulumi

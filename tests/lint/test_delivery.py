@@ -37,11 +37,11 @@ def test_the_policy_pack_runs_in_the_venv_make_creates() -> None:
     assert "$(VENV)/.installed: requirements.lock" in (REPO / "Makefile").read_text()
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "drift.yml"])
 def test_ci_jobs_get_the_backend_credentials_and_run_pulumi_through_the_scripts(name: str) -> None:
     """3, 4, 9: backend logins reach the jobs; the deploy key goes where the program reads it; no second path."""
     jobs = workflow(name)["jobs"]
-    job = jobs["preview" if name == "preview.yml" else "deploy"]
+    job = jobs[name.removesuffix(".yml")]
     for secret in SHARED_SECRETS:
         assert job["env"][secret] == f"${{{{ secrets.{secret} }}}}", secret
     text = (WORKFLOWS / name).read_text()
@@ -51,7 +51,7 @@ def test_ci_jobs_get_the_backend_credentials_and_run_pulumi_through_the_scripts(
     # Every pulumi call goes through make or scripts/pulumi.sh (the pinned CLI, the same env as a laptop).
     for line in run_lines(job).splitlines():
         assert not re.match(r"\s*pulumi\s", line), line
-    assert re.search(r"make (preview|up) STACK=", run_lines(job))
+    assert re.search(r"make (preview|up|drift) STACK=", run_lines(job))
 
 
 def test_the_deploy_key_variable_is_the_one_the_config_reads() -> None:

@@ -27,7 +27,8 @@ case "$(basename "$0") $*" in
   "pulumi config get -s prod --path botstack:vds.host") echo "203.0.113.10" ;;
   "pulumi config get -s prod --path botstack:vds.port") echo "2222" ;;
   "pulumi config get -s prod --path botstack:vds.hostKey") echo "$FAKE_HOST_KEY" ;;
-  "pulumi up"*|"pulumi preview"*) env | grep -E '^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE_FILE)=' | sed 's/^/  env /' >>"$CALLS" ;;
+  "pulumi up"*|"pulumi preview"*) env | grep -E '^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE_FILE)=' | sed 's/^/  env /' >>"$CALLS"
+    exit "${PREVIEW_RC:-0}" ;;
   "docker info") exit "${DOCKER_INFO_RC:-0}" ;;
   "ssh "*) for a in "$@"; do case "$a" in UserKnownHostsFile=*) sed 's/^/  known_hosts /' "${a#*=}" >>"$CALLS" ;; esac; done ;;
 esac
@@ -212,3 +213,13 @@ def test_logs_of_all_services_are_prefixed(tmp_path: Path) -> None:
         assert seen == set(names)
     finally:
         subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
+
+
+def test_drift_previews_against_the_refreshed_state_and_names_the_way_back(fakes: dict[str, str]) -> None:
+    clean = _run([STACK_SH, "drift", "dev"], fakes)
+    assert clean.returncode == 0, clean.stderr
+    assert "pulumi preview --stack dev --refresh --expect-no-changes --diff" in "\n".join(_calls(fakes))
+    drifted = _run([STACK_SH, "drift", "dev"], {**fakes, "PREVIEW_RC": "255"})
+    assert drifted.returncode == 1
+    assert "stack 'dev' drifted from its last deploy" in drifted.stderr
+    assert "make up STACK=dev" in drifted.stderr
