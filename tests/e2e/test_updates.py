@@ -83,7 +83,9 @@ DEPLOY_CHECK_RERUN = {"deploy-check-http": {"replaced", "deleted"}}
 # A replaced container: a new one and the old one deleted (in which order: see the tests).
 CONTAINER_REPLACED = {"deleted", "replaced"}
 WORST_ADDED_LATENCY = 1.0  # seconds; the bench's goal is 0.5 s, CI machines are noisier
-ROLLBACK_SECONDS = 20.0  # the bench's goal is 10 s; the bot's stop-then-start is most of it (docs/rollout.md)
+# The bench measures the rollback against its 10 s goal; here only a bound a rollback that waited out a grace
+# period (API 30 s, worker 60 s) or a healthcheck timeout would cross, on a loaded CI machine too.
+ROLLBACK_SECONDS = 60.0
 RELEASE_REPO = "botstack-e2e/backend"  # two tags of the backend image: the releases the rollback moves between
 
 
