@@ -1,7 +1,9 @@
 """WebFrontend: Caddy serving the static site and proxying /api to the API; HTTPS for `domain` in prod.
 
-While the API container is being replaced, Caddy holds and retries requests (`proxy.lbTryDuration`),
-so an update through the web entrypoint fails no request.
+Caddy reaches the API by its network alias `api`, which Docker's DNS answers with every API container: during
+an update the new one (already healthy) and the old one (draining). A request that meets the old one as it
+stops is retried (`proxy.lbTryDuration`), so an update through the web entrypoint fails no request
+(docs/rollout.md).
 """
 
 from __future__ import annotations
