@@ -3,6 +3,7 @@ and helpers to talk to the running stack. Shared by the e2e tests and the benchm
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import socket
@@ -15,6 +16,7 @@ from typing import Any
 import docker
 import docker.errors
 import httpx
+import pulumi
 
 from tests.double import DoubleError, RealMocks, run_program
 from tests.setup import APP_BUILD_ARGS, CADDY_IMAGE, POSTGRES_IMAGE, PYTHON_IMAGE, REDIS_IMAGE
@@ -201,3 +203,42 @@ def wait_until(predicate: Any, timeout: float, what: str) -> Any:
             last = exc
         time.sleep(0.5)
     raise AssertionError(f"{what} within {timeout} s; last: {last!r}")
+
+
+def secret_forms(value: str) -> set[str]:
+    """A secret as it could leak: itself, base64 (how the secrets payload carries it), each line of a PEM key."""
+    lines = {line for line in value.splitlines() if len(line) >= 16 and not line.startswith("-----")}
+    return {value, base64.b64encode(value.encode()).decode(), *lines}
+
+
+def leaked(text: str, secrets: dict[str, str]) -> list[str]:
+    """The names of the secrets found in text (never their values, so a failure doesn't print them)."""
+    return [name for name, value in secrets.items() if any(form in text for form in secret_forms(value))]
+
+
+def plain_state(value: Any) -> str:
+    """What a state file would keep readable: everything but secret outputs (the double keeps those as Output.secret)."""
+    if isinstance(value, pulumi.Output):
+        return ""
+    if isinstance(value, dict):
+        return "\n".join(f"{k}={plain_state(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "\n".join(plain_state(v) for v in value)
+    return str(value)
+
+
+def assert_no_secret_in_plain_state(mocks: RealMocks, secrets: dict[str, str]) -> None:
+    """No secret in the plain-text part of the double's state (inputs and outputs not marked secret) or its log;
+    and every secret is found in the secret part, so the search reaches where they are."""
+    registry = list(mocks.registry.values())
+    assert registry
+    found_as_secret: set[str] = set()
+    for entry in registry:
+        plain_inputs = {k: v for k, v in entry.inputs.items() if k not in entry.secret_keys}
+        plain_outputs = {k: v for k, v in entry.outputs.items() if k not in entry.secret_keys}
+        assert not leaked(plain_state(plain_inputs), secrets), f"{entry.name}: inputs kept in plain text"
+        assert not leaked(plain_state(plain_outputs), secrets), f"{entry.name}: outputs kept in plain text"
+        secret_inputs = {k: v for k, v in entry.inputs.items() if k in entry.secret_keys}
+        found_as_secret.update(leaked(json.dumps(secret_inputs, default=str), secrets))
+    assert found_as_secret == set(secrets)
+    assert not leaked(json.dumps([list(line) for line in mocks.log]), secrets), "the double's log"

@@ -7,14 +7,12 @@ diff or ordering: see tests/double/README.md).
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pulumi
 import pytest
 
 from tests.double import DoubleError, run_program
@@ -26,6 +24,8 @@ from tests.e2e.devstack import (
     START_REPLY,
     DevStack,
     alembic_head,
+    assert_no_secret_in_plain_state,
+    leaked,
     remove_stack_leftovers,
     stack_config,
     wait_until,
@@ -215,11 +215,6 @@ def stack_secrets(full_stack: DevStack) -> dict[str, str]:
     return values
 
 
-def leaked(text: str, secrets: dict[str, str]) -> list[str]:
-    """The names of the secrets found in text, as themselves or base64 (how the secrets payload carries them)."""
-    return [name for name, value in secrets.items() if value in text or base64.b64encode(value.encode()).decode() in text]
-
-
 def test_no_secret_in_docker_inspect_or_any_container_process(full_stack):
     secrets = stack_secrets(full_stack)
     containers = full_stack.client.containers.list(filters={"label": f"botstack.stack={full_stack.stack}"})
@@ -234,32 +229,8 @@ def test_no_secret_in_docker_inspect_or_any_container_process(full_stack):
         assert not leaked(container.logs().decode(errors="replace"), secrets), f"{container.name}: its log"
 
 
-def plain_state(value: Any) -> str:
-    """What a state file would keep readable: everything but secret outputs (the double keeps those as Output.secret)."""
-    if isinstance(value, pulumi.Output):
-        return ""
-    if isinstance(value, dict):
-        return "\n".join(f"{k}={plain_state(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return "\n".join(plain_state(v) for v in value)
-    return str(value)
-
-
 def test_no_secret_in_plain_text_in_the_state_the_double_keeps(full_stack):
-    secrets = stack_secrets(full_stack)
-    registry = list(full_stack.mocks.registry.values())
-    assert registry
-    found_as_secret: set[str] = set()
-    for entry in registry:
-        plain = {k: v for k, v in entry.inputs.items() if k not in entry.secret_keys}
-        plain_outputs = {k: v for k, v in entry.outputs.items() if k not in entry.secret_keys}
-        assert not leaked(plain_state(plain), secrets), f"{entry.name}: inputs kept in plain text"
-        assert not leaked(plain_state(plain_outputs), secrets), f"{entry.name}: outputs kept in plain text"
-        secret_part = {k: v for k, v in entry.inputs.items() if k in entry.secret_keys}
-        found_as_secret.update(leaked(json.dumps(secret_part, default=str), secrets))
-    # The search reaches them: every secret is in the state, as a secret (the secrets writer's stdin).
-    assert found_as_secret == set(secrets)
-    assert not leaked(json.dumps([list(line) for line in full_stack.mocks.log]), secrets), "the double's log"
+    assert_no_secret_in_plain_state(full_stack.mocks, stack_secrets(full_stack))
 
 
 def test_nothing_changed_means_nothing_happens(full_stack):

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.double import RealMocks, run_program
-from tests.e2e.devstack import PROGRAM, REPO, alembic_head
+from tests.e2e.devstack import PROGRAM, REPO, alembic_head, assert_no_secret_in_plain_state, leaked
 from tests.e2e.vds.host import VdsHost, start_vds_host
 from tests.setup import BACKEND_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, WEB_IMAGE
 
@@ -157,6 +157,39 @@ def test_a_second_up_with_nothing_changed_does_nothing(prod):
     prod.up()
     again = prod.mocks.actions()[before:]
     assert again and all(action == "unchanged" for action, _, _ in again), [a for a in again if a[0] != "unchanged"]
+
+
+# On the VDS, for each container of the stack: `docker inspect`, then each process's service, pid, uid/gid lines,
+# command line and environment (pids from `docker top`, read from the VDS's /proc as root).
+CONTAINER_DUMP = f"""
+for c in $(docker ps -q --filter label=botstack.stack={STACK}); do
+  docker inspect "$c"
+  service=$(docker inspect -f '{{{{index .Config.Labels "botstack.service"}}}}' "$c")
+  for p in $(docker top "$c" -o pid | tail -n +2); do
+    echo "== process $service $p $(grep -E '^(Uid|Gid):' /proc/$p/status | tr -s '[:space:]' ' ')"
+    tr '\\0' ' ' < /proc/$p/cmdline; echo
+    tr '\\0' '\\n' < /proc/$p/environ; echo
+  done
+done
+"""
+USERS = {"database": "999", "cache": "999", "api": "10001", "web": "10001"}
+
+
+def test_no_secret_on_the_vds_engine_or_in_the_state_and_every_process_runs_as_its_user(prod):
+    values = {
+        name: prod.host.run(f"sudo cat /etc/botstack/secrets/{name}", user=DEPLOY_USER).stdout
+        for name in ("db_password", "redis_password", "jwt_secret")
+    }
+    assert all(len(value) >= 12 for value in values.values())
+    secrets = {**values, "ssh_private_key": prod.host.key_path.read_text()}
+    dump = prod.host.run(f"sudo sh -c {shlex.quote(CONTAINER_DUMP)}", user=DEPLOY_USER).stdout
+    assert not leaked(dump, secrets), "docker inspect, a command line or an environment on the VDS"
+    processes = [line.split() for line in dump.splitlines() if line.startswith("== process ")]
+    assert {p[2] for p in processes} == set(USERS), processes
+    for _, _, service, pid, *ids in processes:
+        uid = gid = USERS[service]
+        assert ids == ["Uid:", uid, uid, uid, uid, "Gid:", gid, gid, gid, gid], f"{service} pid {pid}: {ids}"
+    assert_no_secret_in_plain_state(prod.mocks, secrets)
 
 
 # Everything an `up` could change on the VDS: containers (by id), volumes, networks, and the files provisioning,
