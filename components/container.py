@@ -22,6 +22,12 @@ SECRETS_MOUNT = "/run/secrets"
 NO_NEW_PRIVILEGES = "no-new-privileges:true"
 DEFAULT_TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m"}  # noqa: S108 - a tmpfs mount, not a temp file
 
+# The pids limit. pulumi-docker's Container has no pids_limit (HostConfig.PidsLimit), so every container
+# gets RLIMIT_NPROC: forks and threads fail past it. The kernel counts it per uid across the host (the app
+# containers share uid 10001, PostgreSQL and Redis 999), so it caps a runaway or fork bomb for that uid,
+# far below the host's pid_max; docs/server.md says why not a cgroup parent.
+NPROC_LIMIT = 1024
+
 # Inputs pulumi-docker records but never applies to a running container: a change must replace it.
 REPLACE_ON_CHANGES = ["healthcheck", "tmpfs", "init"]
 
@@ -113,6 +119,7 @@ def hardened_container_args(spec: ContainerSpec, naming: Naming) -> docker.Conta
         memory=resources.memory,
         memory_reservation=resources.memory_reservation,
         cpus=resources.cpus,
+        ulimits=[docker.ContainerUlimitArgs(name="nproc", soft=NPROC_LIMIT, hard=NPROC_LIMIT)],
         log_driver=spec.logging.driver,
         log_opts={"max-size": spec.logging.max_size, "max-file": str(spec.logging.max_file)},
         healthcheck=docker.ContainerHealthcheckArgs(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.commands import Target, host_command, script_command
+from components.config import ServiceResources
+from components.container import NPROC_LIMIT
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class MigrationsArgs:
     target: Target
     image: pulumi.Input[str]
     backend_network: pulumi.Input[str]
+    # the stack passes the backend image's limits (the API's), so the one-off container is limited like the services
+    resources: ServiceResources | None = None
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
@@ -30,8 +34,9 @@ class Migrations(pulumi.ComponentResource):
     def __init__(self, name: str, args: MigrationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Migrations", name, None, opts)
         target = args.target
+        limits = migration_limits(args.resources)
         create = pulumi.Output.all(args.image, args.backend_network).apply(
-            lambda v: script_command(target, "run-migrations.sh", v[0], v[1], target.secrets_dir)
+            lambda v: script_command(target, "run-migrations.sh", *limits, v[0], v[1], target.secrets_dir)
         )
         self.run = host_command(
             f"{name}-run",
@@ -41,3 +46,15 @@ class Migrations(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.register_outputs({})
+
+
+def migration_limits(resources: ServiceResources | None) -> list[str]:
+    """run-migrations.sh options: the same memory, CPU and process limits as the service containers."""
+    limits = ["--nproc", str(NPROC_LIMIT)]
+    if resources is None:
+        return limits
+    if resources.memory is not None:
+        limits += ["--memory", f"{resources.memory}m"]
+    if resources.cpus is not None:
+        limits += ["--cpus", str(resources.cpus)]
+    return limits

@@ -93,7 +93,9 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     )
     migrations = Migrations(
         "migrations",
-        MigrationsArgs(where.target, images.backend, network.backend, depends_on=[database, secrets]),
+        MigrationsArgs(
+            where.target, images.backend, network.backend, config.resources_for("api"), depends_on=[database, secrets]
+        ),
         opts=pulumi.ResourceOptions(depends_on=_server(where)),
     )
 

@@ -2,12 +2,14 @@
 # provision.sh - make a fresh Debian/Ubuntu VDS ready for botstack; idempotent.
 #
 # usage: provision.sh [--deploy-user NAME] [--authorized-key KEY | --authorized-key-file FILE|-]
-#                     [--env-file FILE] [--ssh-port PORT] [--root-login no|prohibit-password]
-#                     [--dry-run]
+#                     [--allow-ssh-user NAME]... [--env-file FILE] [--ssh-port PORT]
+#                     [--root-login no|prohibit-password] [--dry-run]
 #
-# Runs as root (first run over SSH as root; later runs as the deploy user through `sudo`).
+# Runs as root (first run over SSH as root, or as a sudoer through `sudo`; later runs as the deploy
+# user through `sudo`).
 # Inputs may also come from an env file (--env-file, or /etc/botstack/provision.env if present):
 #   DEPLOY_USER=deploy  AUTHORIZED_KEY="ssh-ed25519 AAAA..."  SSH_PORT=22  ROOT_LOGIN=no
+#   ALLOW_SSH_USERS="alice"  (users sshd admits besides the deploy user; --allow-ssh-user adds more)
 # SSH_PORT (the port the firewall keeps open) is the one sshd listens on (`sshd -T`); a different
 # --ssh-port (e.g. the port dialled through NAT) only prints a warning, it never closes sshd's port.
 # The authorized key is a PUBLIC key; no secret is taken by this script. `--authorized-key-file -`
@@ -15,30 +17,41 @@
 #
 # What it does (each step prints `changed: ...` or `ok: ...`):
 #   - packages: docker.io (kept if Docker Engine is already installed), ufw, unattended-upgrades,
-#     sudo, cron; Docker enabled at boot and running
-#   - /etc/docker/daemon.json: json-file logs max-size 10m, max-file 3, live-restore
-#     (Docker restarted only when the file changed; live-restore keeps containers running)
+#     sudo, cron, fail2ban (+ python3-systemd: it reads sshd's journal); Docker enabled at boot and running
+#   - /etc/docker/daemon.json: json-file logs max-size 10m, max-file 3, live-restore,
+#     no-new-privileges, icc off, userland-proxy off (Docker restarted only when the file changed;
+#     live-restore keeps containers running)
 #   - deploy user with the key, in the docker group, passwordless sudo (/etc/sudoers.d/10-botstack)
-#   - sshd drop-in /etc/ssh/sshd_config.d/10-botstack.conf (no passwords, no root login),
-#     validated with `sshd -t` and rolled back if invalid; refused before the deploy user can log in
-#   - ufw: default deny incoming, allow SSH/80/443 only; DOCKER-USER rules in /etc/ufw/after.rules
-#     so published container ports other than 80/443 are not reachable from outside
+#   - sshd drop-in /etc/ssh/sshd_config.d/10-botstack.conf (keys only, no root login, AllowUsers,
+#     no forwarding, MaxAuthTries 3, client keepalive, modern kex/cipher/MAC lists), validated with
+#     `sshd -t` and rolled back if invalid; refused before the deploy user can log in
+#   - fail2ban bans an address for 1 h after 5 failed SSH logins within 10 min
+#   - ufw: default deny incoming, allow SSH/80/443 (rules commented `botstack`; only those are ever
+#     removed, a user's own rules stay); DOCKER-USER rules in /etc/ufw/after.rules so published
+#     container ports other than 80/443 are not reachable from outside
 #   - unattended security upgrades; /etc/botstack and /var/backups/botstack (0700)
+# Files under /etc are replaced atomically: a temp file in the same directory, then rename.
 # Last line: `botstack-provision: N changed` (0 on a provisioned host).
 set -euo pipefail
+# `producer | put_file ...` must count its change in this shell, not in a pipeline subshell
+shopt -s lastpipe
 
 readonly MARK_BEGIN="# BEGIN botstack docker-user"
 readonly MARK_END="# END botstack docker-user"
+readonly UFW_OWNER="botstack"  # the comment on every ufw rule this script adds
 
 DEPLOY_USER=""
 AUTHORIZED_KEY=""
 KEY_FILE=""
 SSH_PORT=""
 ROOT_LOGIN=""
+ALLOW_SSH_USERS=""
+CLI_SSH_USERS=()
 ENV_FILE=""
 DRY_RUN=0
 CHANGED=0
 LAST_CHANGED=0
+SSH_USERS=""
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "error: $*" >&2; exit 1; }
@@ -54,6 +67,7 @@ parse_args() {
       --env-file) ENV_FILE=${2:?}; shift 2 ;;
       --ssh-port) SSH_PORT=${2:?}; shift 2 ;;
       --root-login) ROOT_LOGIN=${2:?}; shift 2 ;;
+      --allow-ssh-user) CLI_SSH_USERS+=("${2:?}"); shift 2 ;;
       --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown argument: $1" ;;
@@ -93,22 +107,37 @@ load_inputs() {
     SSH_PORT=$listening
   fi
   [[ $ROOT_LOGIN == no || $ROOT_LOGIN == prohibit-password ]] || die "--root-login must be no or prohibit-password"
+  local u users=("$DEPLOY_USER")
+  # root login allowed on purpose must not be undone by AllowUsers
+  [[ $ROOT_LOGIN == prohibit-password ]] && users+=(root)
+  read -ra extra <<<"${ALLOW_SSH_USERS:-}"
+  for u in "${extra[@]}" "${CLI_SSH_USERS[@]}"; do
+    [[ $u =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "invalid ssh user name: $u"
+    [[ " ${users[*]} " == *" $u "* ]] || users+=("$u")
+  done
+  SSH_USERS="${users[*]}"
   if [[ -n $AUTHORIZED_KEY ]]; then
     ssh-keygen -l -f /dev/stdin <<<"$AUTHORIZED_KEY" >/dev/null 2>&1 || die "the authorized key is not a valid public key"
   fi
 }
 
-# put_file DEST MODE OWNER:GROUP < content: write atomically when content, mode or owner differ.
+# temp_beside DEST: a temp file in DEST's directory, so the final `mv` is an atomic rename. Its
+# name (leading dot, trailing ~) is one that sshd/sudo/cron/apt include globs skip.
+temp_beside() { mktemp --suffix='~' "$(dirname "$1")/.botstack-XXXXXX"; }
+
+# put_file DEST MODE OWNER:GROUP < content: replace DEST atomically when content, mode or owner differ.
 put_file() {
-  local dest=$1 mode=$2 owner=$3 tmp
-  tmp=$(mktemp)
-  cat >"$tmp"
-  if [[ -f $dest ]] && cmp -s "$tmp" "$dest" \
+  local dest=$1 mode=$2 owner=$3 content tmp
+  content=$(cat; printf x)  # the x keeps trailing newlines
+  content=${content%x}
+  if [[ -f $dest ]] && cmp -s "$dest" <(printf '%s' "$content") \
      && [[ $(stat -c '%a %U:%G' "$dest") == "$mode $owner" ]]; then
-    rm -f "$tmp"; ok "$dest"; return 0
+    ok "$dest"; return 0
   fi
-  if ((DRY_RUN)); then rm -f "$tmp"; changed "$dest would be written"; return 0; fi
+  if ((DRY_RUN)); then changed "$dest would be written"; return 0; fi
   mkdir -p "$(dirname "$dest")"
+  tmp=$(temp_beside "$dest")
+  printf '%s' "$content" >"$tmp"
   chmod "$mode" "$tmp"; chown "$owner" "$tmp"
   mv -f "$tmp" "$dest"
   changed "$dest written"
@@ -140,7 +169,7 @@ ensure_packages() {
   else
     missing+=(docker.io)
   fi
-  for p in ufw unattended-upgrades sudo cron; do pkg_installed "$p" || missing+=("$p"); done
+  for p in ufw unattended-upgrades sudo cron fail2ban python3-systemd; do pkg_installed "$p" || missing+=("$p"); done
   if ((${#missing[@]} == 0)); then ok "packages installed"; return 0; fi
   ((DRY_RUN)) || apt_install "${missing[@]}"
   changed "installed ${missing[*]}"
@@ -154,7 +183,10 @@ daemon_json() {
     "max-size": "10m",
     "max-file": "3"
   },
-  "live-restore": true
+  "live-restore": true,
+  "no-new-privileges": true,
+  "icc": false,
+  "userland-proxy": false
 }
 EOF
 }
@@ -223,6 +255,25 @@ deploy_user_can_take_over() {
   sudo -n -u "$u" -- sudo -n true 2>/dev/null
 }
 
+# Algorithms we accept, strongest first; those this OpenSSH does not know are dropped (sshd -t
+# refuses unknown names), so newer hosts get the post-quantum ones. Every client botstack uses
+# (OpenSSH, Go's x/crypto/ssh in pulumi-command, paramiko) speaks curve25519-sha256,
+# aes*-gcm/ctr and hmac-sha2-*-etm.
+readonly KEX_PREFERRED="mlkem768x25519-sha256 sntrup761x25519-sha512 sntrup761x25519-sha512@openssh.com curve25519-sha256 curve25519-sha256@libssh.org diffie-hellman-group18-sha512 diffie-hellman-group16-sha512"
+readonly CIPHERS_PREFERRED="chacha20-poly1305@openssh.com aes256-gcm@openssh.com aes128-gcm@openssh.com aes256-ctr aes192-ctr aes128-ctr"
+readonly MACS_PREFERRED="hmac-sha2-512-etm@openssh.com hmac-sha2-256-etm@openssh.com umac-128-etm@openssh.com"
+
+# supported QUERY "PREFERRED...": the comma-separated subset of PREFERRED that `ssh -Q QUERY` lists.
+supported() {
+  local query=$1 known a out=() wanted
+  read -ra wanted <<<"$2"
+  known=$(ssh -Q "$query" 2>/dev/null || true)
+  for a in "${wanted[@]}"; do grep -qxF "$a" <<<"$known" && out+=("$a"); done
+  ((${#out[@]})) || die "this OpenSSH supports none of: $2"
+  local IFS=,
+  echo "${out[*]}"
+}
+
 sshd_dropin() {
   cat <<EOF
 # managed by botstack provision.sh; first value wins in sshd, this file is read before the rest
@@ -230,9 +281,21 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitEmptyPasswords no
 PubkeyAuthentication yes
+AuthenticationMethods publickey
 PermitRootLogin ${ROOT_LOGIN}
+AllowUsers ${SSH_USERS}
+MaxAuthTries 3
+LoginGraceTime 30
+ClientAliveInterval 300
+ClientAliveCountMax 2
 X11Forwarding no
-MaxAuthTries 4
+AllowTcpForwarding no
+AllowAgentForwarding no
+AllowStreamLocalForwarding no
+PermitTunnel no
+KexAlgorithms $(supported kex "$KEX_PREFERRED")
+Ciphers $(supported cipher "$CIPHERS_PREFERRED")
+MACs $(supported mac "$MACS_PREFERRED")
 EOF
 }
 
@@ -250,20 +313,20 @@ wait_for_sshd() {
 }
 
 ensure_sshd() {
-  local dest=/etc/ssh/sshd_config.d/10-botstack.conf tmp backup=""
+  local dest=/etc/ssh/sshd_config.d/10-botstack.conf content tmp backup=""
   grep -qiE '^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf' /etc/ssh/sshd_config \
     || die "/etc/ssh/sshd_config does not include sshd_config.d/*.conf; cannot harden safely"
-  tmp=$(mktemp)
-  sshd_dropin >"$tmp"
-  if [[ -f $dest ]] && cmp -s "$tmp" "$dest"; then rm -f "$tmp"; ok "$dest"; return 0; fi
-  if ((DRY_RUN)); then rm -f "$tmp"; changed "$dest would be written and sshd reloaded"; return 0; fi
+  content=$(sshd_dropin)
+  if [[ -f $dest ]] && cmp -s "$dest" <(printf '%s\n' "$content"); then ok "$dest"; return 0; fi
+  if ((DRY_RUN)); then changed "$dest would be written and sshd reloaded"; return 0; fi
   if ! deploy_user_can_take_over; then
-    rm -f "$tmp"
     die "refusing to harden sshd: user $DEPLOY_USER has no authorized key or no sudo yet (lock-out guard)"
   fi
-  if [[ -f $dest ]]; then backup=$(mktemp); cp -p "$dest" "$backup"; fi
-  install -m 644 -o root -g root "$tmp" "$dest"
-  rm -f "$tmp"
+  if [[ -f $dest ]]; then backup=$(temp_beside "$dest"); cp -p "$dest" "$backup"; fi
+  tmp=$(temp_beside "$dest")
+  printf '%s\n' "$content" >"$tmp"
+  chmod 644 "$tmp"; chown root:root "$tmp"
+  mv -f "$tmp" "$dest"
   mkdir -p /run/sshd
   if ! sshd -t 2>&1; then
     if [[ -n $backup ]]; then mv -f "$backup" "$dest"; else rm -f "$dest"; fi
@@ -273,6 +336,37 @@ ensure_sshd() {
   systemctl try-reload-or-restart "$(ssh_service)"  # socket-activated sshd (Ubuntu 24.04) may be idle
   wait_for_sshd
   changed "$dest written, sshd reloaded"
+}
+
+# fail2ban rather than `ufw limit`: ufw's limit counts every new connection (6 in 30 s), and one
+# `pulumi up` opens more than that from the deploying machine (each remote command and the docker
+# provider dial anew), so it would ban the deploy itself. fail2ban counts failed logins only
+# ("normal" mode: invalid users, users not in AllowUsers, refused root, too many auth failures).
+fail2ban_jail() {
+  cat <<EOF
+# managed by botstack provision.sh
+[sshd]
+enabled = true
+backend = systemd
+port = ${SSH_PORT}
+mode = normal
+maxretry = 5
+findtime = 10m
+bantime = 1h
+banaction = iptables-multiport
+EOF
+}
+
+ensure_fail2ban() {
+  fail2ban_jail | put_file /etc/fail2ban/jail.d/botstack.local 644 root:root
+  local jail_changed=$LAST_CHANGED
+  if [[ $(systemctl is-enabled fail2ban 2>/dev/null) == enabled ]]; then ok "fail2ban enabled at boot"
+  else ((DRY_RUN)) || systemctl enable --quiet fail2ban; changed "fail2ban enabled at boot"; fi
+  if ((jail_changed && !DRY_RUN)); then
+    systemctl restart fail2ban
+    echo "changed: fail2ban restarted for the new jail"
+  elif systemctl is-active --quiet fail2ban; then ok "fail2ban running"
+  else ((DRY_RUN)) || systemctl start fail2ban; changed "fail2ban started"; fi
 }
 
 after_rules_block() {
@@ -299,7 +393,7 @@ ufw_active() { ufw status 2>/dev/null | grep -q '^Status: active'; }
 ensure_ufw() {
   local rules=/etc/ufw/after.rules tmp
   [[ -f $rules ]] || { ((DRY_RUN)) && { changed "ufw would be configured"; return 0; }; die "$rules missing"; }
-  tmp=$(mktemp)
+  tmp=$(temp_beside "$rules")
   awk -v b="$MARK_BEGIN" -v e="$MARK_END" '$0==b{skip=1} !skip{print} $0==e{skip=0}' "$rules" >"$tmp"
   after_rules_block >>"$tmp"
   local rules_changed=0
@@ -323,19 +417,23 @@ ensure_ufw() {
     changed "ufw defaults deny incoming/routed, allow outgoing"
   fi
 
-  local want=("$SSH_PORT/tcp" 80/tcp 443/tcp) added r w keep words
+  # Our rules carry the comment UFW_OWNER; only those are ever removed, so a user's own rules stay.
+  # (ufw treats a rule that differs only in its comment as the same rule: adding ours over an
+  # identical uncommented one, e.g. from an older provision.sh, just adopts it.)
+  local want=("$SSH_PORT/tcp" 80/tcp 443/tcp) owned=" comment '$UFW_OWNER'" added r w keep words
   added=$(ufw show added 2>/dev/null | sed -n 's/^ufw //p')
   for r in "${want[@]}"; do
-    if grep -qx "allow $r" <<<"$added"; then ok "ufw allow $r"
-    else ((DRY_RUN)) || ufw allow "$r" >/dev/null; changed "ufw allow $r"; fi
+    if grep -qxF "allow $r$owned" <<<"$added"; then ok "ufw allow $r"
+    else ((DRY_RUN)) || ufw allow "$r" comment "$UFW_OWNER" >/dev/null; changed "ufw allow $r"; fi
   done
   while IFS= read -r r; do
-    [[ -z $r ]] && continue
+    [[ $r == *"$owned" ]] || continue
+    r=${r%"$owned"}
     keep=0
     for w in "${want[@]}"; do [[ $r == "allow $w" ]] && keep=1; done
     ((keep)) && continue
     if ((!DRY_RUN)); then read -ra words <<<"$r"; ufw --force delete "${words[@]}" >/dev/null; fi
-    changed "ufw rule removed (only SSH, 80, 443 are allowed): $r"
+    changed "ufw rule of an earlier provisioning removed: $r"
   done <<<"$added"
 
   if ufw_active; then
@@ -370,6 +468,7 @@ main() {
   ensure_unattended_upgrades
   ensure_ufw
   ensure_sshd
+  ensure_fail2ban
   if ((DRY_RUN)); then echo "botstack-provision: $CHANGED changed (dry run)"
   else echo "botstack-provision: $CHANGED changed"; fi
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # run-migrations.sh - run `alembic upgrade head` as a one-off container of the backend image.
 #
-# usage: [sudo] run-migrations.sh IMAGE NETWORK SECRETS_DIR
+# usage: [sudo] run-migrations.sh [--memory SIZE] [--cpus N] [--nproc N] IMAGE NETWORK SECRETS_DIR
+#
+# The limits are those of the service containers (the stack passes the API's): memory, CPUs, and the
+# process limit as both RLIMIT_NPROC (what the service containers get) and the pids cgroup.
 #
 # Needs the docker group and read access to SECRETS_DIR (root on the VDS: /etc/botstack/secrets).
 # The container joins NETWORK (the backend network, where the database is `db`), runs as 10001:10001
@@ -15,6 +18,17 @@ die() { echo "run-migrations: FAILED: $*" >&2; exit 1; }
 
 main() {
   [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
+  local limits=() nproc=1024
+  while [[ ${1:-} == --* ]]; do
+    case "$1" in
+      --memory) limits+=(--memory "${2:?}"); shift 2 ;;
+      --cpus) limits+=(--cpus "${2:?}"); shift 2 ;;
+      --nproc) nproc=${2:?}; shift 2 ;;
+      *) usage >&2; exit 2 ;;
+    esac
+  done
+  [[ $nproc =~ ^[0-9]+$ ]] || die "--nproc must be a number"
+  limits+=(--ulimit "nproc=$nproc:$nproc" --pids-limit "$nproc")
   (($# == 3)) || { usage >&2; exit 2; }
   local image=$1 network=$2 secrets=$3 rc=0
   # a missing bind-mount source would be created by Docker as an empty directory: check first
@@ -24,7 +38,7 @@ main() {
   fi
   docker network inspect "$network" >/dev/null 2>&1 || die "network $network does not exist"
   echo "run-migrations: alembic upgrade head with $image on $network"
-  docker run --rm --network "$network" --user 10001:10001 --read-only --tmpfs /tmp \
+  docker run --rm --network "$network" --user 10001:10001 --read-only --tmpfs /tmp "${limits[@]}" \
     --cap-drop ALL --security-opt no-new-privileges:true \
     -v "$secrets/database_url:/run/secrets/database_url:ro" \
     -e DATABASE_URL_FILE=/run/secrets/database_url \

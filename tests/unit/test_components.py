@@ -214,7 +214,9 @@ def pulumi_b64_decoded(payload: str) -> str:
 def test_migrations_run_once_per_image():
     mocks, _ = declare(CASES["migrations"][1])
     run = mocks.named("migrations-run").inputs
-    assert run["create"] == "bash /repo/server/run-migrations.sh sha256:backend backend-net /repo/.botstack/dev/secrets"
+    assert run["create"] == (
+        "bash /repo/server/run-migrations.sh --nproc 1024 sha256:backend backend-net /repo/.botstack/dev/secrets"
+    )
     assert run["triggers"] == ["sha256:backend"]
 
 
@@ -225,7 +227,7 @@ def test_remote_target_uses_sudo_and_the_connection():
     mocks, _ = declare(lambda: Migrations("migrations", MigrationsArgs(remote, "sha256:b", "net")))
     run = mocks.named("migrations-run")
     assert run.typ == "command:remote:Command"
-    assert run.inputs["create"].startswith("sudo bash /home/deploy/botstack/server/run-migrations.sh sha256:b net ")
+    assert run.inputs["create"].startswith("sudo bash /home/deploy/botstack/server/run-migrations.sh --nproc 1024 sha256:b net ")
 
 
 def test_component_outputs_are_registered():

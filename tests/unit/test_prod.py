@@ -129,3 +129,15 @@ def test_commands_whose_stdin_carries_a_secret_keep_their_output_out_of_logs_and
             assert set(registered.options["additionalSecretOutputs"]) >= {"stdout", "stderr"}, registered.name
     # the provisioning script is public: its output stays readable in the log
     assert mocks.named("server-provision").inputs.get("logging") is None
+
+
+def test_every_container_and_the_migrations_get_the_same_process_limit(prod):
+    from components.container import NPROC_LIMIT
+
+    mocks, _, _ = prod
+    for container in mocks.of_type("docker:index/container:Container"):
+        assert container.inputs["ulimits"] == [{"name": "nproc", "soft": NPROC_LIMIT, "hard": NPROC_LIMIT}], container.name
+    api = mocks.named("api-container")
+    create = mocks.named("migrations-run").inputs["create"]
+    limits = f"--nproc {NPROC_LIMIT} --memory {int(api.inputs['memory'])}m --cpus {api.inputs['cpus']} "
+    assert f"run-migrations.sh {limits}" in create, (limits, create)

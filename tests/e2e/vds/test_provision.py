@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 import subprocess
 import time
 import urllib.request
@@ -10,7 +12,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.vds.conftest import DEPLOY_USER, DOCKER_USER_RULES, PG_CONTAINER, Provisioned, changes
-from tests.e2e.vds.host import REPO
+from tests.e2e.vds.host import REPO, start_vds_host
 
 pytestmark = pytest.mark.e2e
 
@@ -67,15 +69,57 @@ def test_deploy_user_key_groups_and_sudo(provisioned: Provisioned) -> None:
     assert host.run("docker info --format '{{.ServerVersion}}'").stdout.strip()  # docker group works
 
 
+def sshd_effective(host, user: str | None = None) -> dict[str, list[str]]:
+    """`sshd -T`: what sshd really uses, after every include and default (keys lowercased)."""
+    effective: dict[str, list[str]] = {}
+    for line in host.run("sudo sshd -T", user=user).stdout.splitlines():
+        key, _, value = line.partition(" ")
+        effective.setdefault(key, []).append(value)
+    return effective
+
+
+WEAK_ALGORITHMS = ("sha1", "nistp", "cbc", "md5", "umac-64", "group14", "group1-", "group-exchange")
+
+
 def test_sshd_effective_config(provisioned: Provisioned) -> None:
-    effective = dict(
-        line.split(" ", 1) for line in provisioned.host.run("sudo sshd -T").stdout.splitlines() if " " in line
-    )
+    effective = {key: values[-1] for key, values in sshd_effective(provisioned.host).items()}
     assert effective["passwordauthentication"] == "no"
     assert effective["kbdinteractiveauthentication"] == "no"
     assert effective["permitrootlogin"] == "no"
     assert effective["pubkeyauthentication"] == "yes"
+    assert effective["authenticationmethods"] == "publickey"
     assert effective["permitemptypasswords"] == "no"
+    assert sshd_effective(provisioned.host)["allowusers"] == [DEPLOY_USER]
+    assert effective["maxauthtries"] == "3"
+    assert (effective["clientaliveinterval"], effective["clientalivecountmax"]) == ("300", "2")
+    for forwarding in ("allowtcpforwarding", "allowagentforwarding", "allowstreamlocalforwarding", "x11forwarding",
+                       "permittunnel"):
+        assert effective[forwarding] == "no", forwarding
+    assert effective["kexalgorithms"].split(",")[0] == "sntrup761x25519-sha512"  # Debian 12's OpenSSH 9.2
+    for key in ("kexalgorithms", "ciphers", "macs"):
+        weak = [a for a in effective[key].split(",") if any(w in a for w in WEAK_ALGORITHMS)]
+        assert not weak, f"{key}: {weak}"
+    assert set(effective["macs"].split(",")) == {
+        "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com"}
+
+
+def test_forwarding_and_weak_algorithms_are_refused(provisioned: Provisioned) -> None:
+    host = provisioned.host
+    # -W asks sshd to forward stdio to a TCP port (sshd's own, which listens): refused with TCP forwarding off
+    forward = subprocess.run([*host.ssh_argv(), "-W", "127.0.0.1:22"], capture_output=True, text=True,
+                             input="", timeout=30)
+    assert forward.returncode == 255 and "stdio forwarding failed" in forward.stderr, forward.stderr
+    agent = subprocess.run([*host.ssh_argv(), "-A", "echo ${SSH_AUTH_SOCK:-none}"], capture_output=True, text=True,
+                           env={"SSH_AUTH_SOCK": "/nonexistent/agent.sock", "PATH": "/usr/bin:/bin"}, timeout=30)
+    assert agent.stdout.strip() == "none", agent  # no agent socket on the server
+    # (a MAC is only negotiated with a non-AEAD cipher, hence aes128-ctr with the weak MAC)
+    for options in (["Ciphers=aes128-ctr", "MACs=hmac-sha1"], ["KexAlgorithms=diffie-hellman-group14-sha1"],
+                    ["Ciphers=aes128-cbc"]):
+        argv = ["LogLevel=INFO" if word == "LogLevel=ERROR" else word for word in host.ssh_argv()]  # ssh's reason
+        weak = subprocess.run([*argv, *(f"-o{o}" for o in options), "true"], capture_output=True, text=True, timeout=30)
+        assert weak.returncode == 255 and "no matching" in weak.stderr, (options, weak.stderr)
+    assert subprocess.run([*host.ssh_argv(), "-oCiphers=aes128-ctr", "-oMACs=hmac-sha2-256-etm@openssh.com", "true"],
+                          timeout=30).returncode == 0
 
 
 def test_root_is_locked_out_and_deploy_user_still_gets_in(provisioned: Provisioned) -> None:
@@ -110,11 +154,93 @@ def test_firewall_rules(provisioned: Provisioned) -> None:
     status = host.run("sudo ufw status verbose").stdout
     assert "Status: active" in status
     assert "Default: deny (incoming), allow (outgoing), deny (routed)" in status
-    rules = host.run("sudo ufw show added").stdout.split("\n", 1)[1].split()
-    assert " ".join(rules) == "ufw allow 22/tcp ufw allow 80/tcp ufw allow 443/tcp"
+    rules = host.run("sudo ufw show added").stdout.splitlines()[1:]
+    assert rules == [f"ufw allow {port}/tcp comment 'botstack'" for port in (22, 80, 443)]
     docker_user = host.run("sudo iptables -S DOCKER-USER").stdout.splitlines()
     assert docker_user[:len(DOCKER_USER_RULES)] == DOCKER_USER_RULES, docker_user
     assert host.run("sudo iptables -S FORWARD").stdout.splitlines()[1] == "-A FORWARD -j DOCKER-USER"
+
+
+def test_provisioning_removes_only_its_own_firewall_rules(provisioned: Provisioned) -> None:
+    """A user's own ufw rule survives a re-provisioning; a stale rule of ours (an old SSH port) goes."""
+    host = provisioned.host
+    host.put("server/provision.sh", "provision.sh")
+    host.run("sudo ufw allow 5000/tcp && sudo ufw allow from 192.0.2.7 to any port 6000 proto tcp "
+             "&& sudo ufw allow 2222/tcp comment botstack")
+    try:
+        out = host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}").stdout
+        assert "changed: ufw rule of an earlier provisioning removed: allow 2222/tcp" in out
+        assert changes(out) == 1, out
+        rules = host.run("sudo ufw show added").stdout.splitlines()[1:]
+        assert "ufw allow 5000/tcp" in rules and "ufw allow from 192.0.2.7 to any port 6000 proto tcp" in rules
+        assert not [r for r in rules if "2222" in r]
+        assert changes(host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}").stdout) == 0
+    finally:
+        host.run("sudo ufw --force delete allow 5000/tcp; sudo ufw --force delete allow from 192.0.2.7 to any "
+                 "port 6000 proto tcp; sudo ufw --force delete allow 2222/tcp", check=False)
+
+
+def test_fail2ban_bans_an_address_after_failed_logins(provisioned: Provisioned) -> None:
+    host = provisioned.host
+    assert host.run("sudo fail2ban-client get sshd maxretry").stdout.strip() == "5"
+    attempts = 0
+    try:
+        # an unknown user, with our key: "Invalid user", one failure each. Earlier tests' refused logins (root)
+        # count too, so the ban comes after at most 5 of ours.
+        while attempts < 8 and not _banned(host):
+            attempts += 1
+            counted = _total_failed(host)
+            if not _ssh_refused(host, "mallory"):
+                break  # no answer: banned while this attempt connected
+            deadline = time.monotonic() + 10  # fail2ban follows the journal with a short lag
+            while _total_failed(host) == counted and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert _total_failed(host) > counted, "a refused login was not counted"
+            time.sleep(0.5)  # the ban action runs after the count
+        assert attempts <= 5 and _banned(host), attempts
+        # banned: even the deploy user's good key gets no connection from that address now
+        assert not _ssh_answers(host, DEPLOY_USER)
+    finally:
+        _docker_exec(host, "fail2ban-client", "unban", "--all")
+    assert host.run("whoami").stdout.strip() == DEPLOY_USER
+
+
+def _total_failed(host) -> int:
+    status = _docker_exec(host, "fail2ban-client", "status", "sshd")
+    return int(re.search(r"Total failed:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+
+
+def _banned(host) -> bool:
+    status = _docker_exec(host, "fail2ban-client", "status", "sshd")
+    return "Currently banned:\t0" not in status
+
+
+def _ssh_refused(host, user: str) -> bool:
+    """True if sshd answered and refused the login; False if nothing answered (the address is banned)."""
+    try:
+        result = subprocess.run([*host.ssh_argv(user), "true"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 255 and "Permission denied" in result.stderr
+
+
+def _ssh_answers(host, user: str) -> bool:
+    try:
+        return subprocess.run([*host.ssh_argv(user), "true"], capture_output=True, timeout=15).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _docker_exec(host, *argv: str) -> str:
+    """Run on the test host through Docker, not SSH (used while SSH itself is banned)."""
+    return subprocess.run(["docker", "exec", host.container, *argv], capture_output=True, text=True,
+                          check=True).stdout
+
+
+DAEMON_JSON = {
+    "log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": True,
+    "no-new-privileges": True, "icc": False, "userland-proxy": False,
+}
 
 
 def test_daemon_json_docker_at_boot(provisioned: Provisioned) -> None:
@@ -122,11 +248,72 @@ def test_daemon_json_docker_at_boot(provisioned: Provisioned) -> None:
     ti = host.testinfra()
     daemon = ti.file("/etc/docker/daemon.json")
     assert daemon.mode == 0o644
-    assert json.loads(daemon.content_string) == {
-        "log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": True}
+    assert json.loads(daemon.content_string) == DAEMON_JSON
     info = json.loads(host.run("docker info --format '{{json .}}'").stdout)
     assert info["LoggingDriver"] == "json-file" and info["LiveRestoreEnabled"] is True
     assert ti.service("docker").is_enabled and ti.service("docker").is_running
+
+
+def test_daemon_json_takes_effect_and_user_networks_still_connect(provisioned: Provisioned, database) -> None:
+    """no-new-privileges for every container; icc off isolates the default bridge only, so the stack's own
+    (user-defined) networks still connect; with the userland proxy off no docker-proxy process runs."""
+    host = provisioned.host
+    image = database_image(host)
+    run = f"docker run --rm --entrypoint perl {image}"
+    assert "NoNewPrivs:\t1" in host.run(f"{run} -ne 'print if /NoNewPrivs/' /proc/self/status").stdout
+    host.run("cat > /tmp/botstack-fw-server.pl", input=HTTP_SERVER)
+    connect = "use IO::Socket::INET; IO::Socket::INET->new(PeerAddr => shift, Timeout => 3) or exit 1"
+    host.run("docker network create botstack-icc-test >/dev/null")
+    try:
+        for network in ("bridge", "botstack-icc-test"):
+            host.run(f"docker run -d --name icc-{network} --network {network} "
+                     f"-v /tmp/botstack-fw-server.pl:/srv.pl:ro --entrypoint perl {image} /srv.pl 8000")
+        ip = host.run("docker inspect -f '{{.NetworkSettings.Networks.bridge.IPAddress}}' icc-bridge").stdout.strip()
+        # wait until both listen (from the host, which icc does not restrict)
+        host.run(f"for i in $(seq 40); do curl -fsS --max-time 1 http://{ip}:8000/ >/dev/null && exit 0; sleep 0.25; "
+                 "done; exit 1")
+        same_user_network = host.run(
+            f"for i in $(seq 20); do docker run --rm --network botstack-icc-test --entrypoint perl {image} "
+            f"-e '{connect}' icc-botstack-icc-test:8000 && exit 0; sleep 0.5; done; exit 1", check=False)
+        assert same_user_network.returncode == 0, same_user_network.stderr
+        default_bridge = host.run(f"{run} -e '{connect}' {ip}:8000", check=False)
+        assert default_bridge.returncode == 1, "icc: false must stop container-to-container on the default bridge"
+        assert host.run("pgrep -x docker-proxy", check=False).returncode == 1, "userland proxy still running"
+    finally:
+        host.run("docker rm -f icc-bridge icc-botstack-icc-test; docker network rm botstack-icc-test", check=False)
+
+
+MV_RECORDER = """#!/bin/sh
+printf '%s\\n' "$*" >>"$MV_LOG"
+exec /bin/mv "$@"
+"""
+ETC_DRIFT = ("/etc/apt/apt.conf.d/20auto-upgrades", "/etc/fail2ban/jail.d/botstack.local",
+             "/etc/ssh/sshd_config.d/10-botstack.conf")
+
+
+def test_files_under_etc_are_replaced_by_a_rename_within_their_directory(provisioned: Provisioned, tmp_path) -> None:
+    """Every `mv` provision.sh does onto /etc comes from a temp file in the same directory (an atomic rename,
+    never a copy across file systems). A wrapper first on PATH records each mv; drift makes the script rewrite."""
+    host = provisioned.host
+    host.put("server/provision.sh", "provision.sh")
+    (tmp_path / "mv").write_text(MV_RECORDER)
+    host.run("mkdir -p mvbin && rm -f mvbin/log")
+    host.put(tmp_path / "mv", "mvbin/mv")
+    drift = "".join(f"echo '# drift' >> {path}\n" for path in ETC_DRIFT)
+    drift += "sed -i '/BEGIN botstack docker-user/,/END botstack docker-user/d' /etc/ufw/after.rules\n"
+    host.run("sudo bash -s", input=drift)
+    out = host.run(f"sudo env PATH=$HOME/mvbin:/usr/sbin:/usr/bin:/sbin:/bin MV_LOG=$HOME/mvbin/log "
+                   f"bash provision.sh --deploy-user {DEPLOY_USER}").stdout
+    assert changes(out) == 4, out
+    moves = [line.split() for line in host.run("cat mvbin/log").stdout.splitlines()]
+    assert {words[-1] for words in moves} >= {*ETC_DRIFT, "/etc/ufw/after.rules"}, moves
+    for words in moves:
+        source, target = words[-2], words[-1]
+        assert posixpath.dirname(source) == posixpath.dirname(target), words
+        assert posixpath.basename(source).startswith(".botstack-"), words
+    leftovers = host.run("sudo ls -a /etc/ssh/sshd_config.d /etc/ufw /etc/fail2ban/jail.d /etc/apt/apt.conf.d").stdout
+    assert ".botstack-" not in leftovers
+    assert changes(host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}").stdout) == 0
 
 
 def test_unattended_upgrades_and_directories(provisioned: Provisioned) -> None:
@@ -208,3 +395,34 @@ def test_invalid_sshd_config_is_rolled_back_and_nobody_is_locked_out(provisioned
         host.run("sudo sh -c 'rm -f /etc/ssh/sshd_config.d/05-broken.conf && "
                  "mv /root/10-botstack.conf.saved /etc/ssh/sshd_config.d/10-botstack.conf'")
     assert changes(host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}").stdout) == 0
+
+
+def test_a_sudo_bootstrap_user_provisions_and_is_shut_out_once_the_deploy_user_takes_over() -> None:
+    """Cloud images log in as a sudoer (debian, ubuntu), not root: the bootstrap runs provision.sh through
+    `sudo -n` with the exact command the Server component declares, on a fresh host of its own."""
+    from components.config import VdsConfig
+    from components.server import bootstrap_command, provision_command
+
+    host = start_vds_host()
+    try:
+        admin = "admin"
+        setup = (f"useradd --create-home --shell /bin/bash {admin} && install -d -m 700 -o {admin} -g {admin} "
+                 f"/home/{admin}/.ssh && printf '%s\\n' '{host.public_key}' > /home/{admin}/.ssh/authorized_keys && "
+                 f"chown {admin}: /home/{admin}/.ssh/authorized_keys && echo '{admin} ALL=(ALL) NOPASSWD: ALL' "
+                 f"> /etc/sudoers.d/90-{admin}")
+        subprocess.run(["docker", "exec", host.container, "sh", "-c", setup], check=True)
+        vds = VdsConfig.model_construct(host=host.host, port=host.port, user=DEPLOY_USER, bootstrap_user=admin,
+                                        host_key=host.host_key)
+        script = (REPO / "server" / "provision.sh").read_text()
+        first = host.run(bootstrap_command(vds, host.public_key), user=admin, input=script)
+        assert changes(first.stdout) >= 10, first.stdout
+        assert sshd_effective(host, admin)["allowusers"] == [DEPLOY_USER, admin]
+        assert host.run("whoami", user=admin).stdout.strip() == admin  # still admitted while bootstrapping
+        second = host.run(provision_command(vds, host.public_key), user=DEPLOY_USER, input=script)
+        assert changes(second.stdout) == 1 and "sshd reloaded" in second.stdout, second.stdout
+        host.user = DEPLOY_USER
+        assert sshd_effective(host)["allowusers"] == [DEPLOY_USER]
+        refused = host.run("true", user=admin, check=False)
+        assert refused.returncode == 255 and "Permission denied" in refused.stderr
+    finally:
+        host.stop()

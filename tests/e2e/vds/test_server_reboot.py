@@ -1,5 +1,5 @@
 """After a reboot the provisioned host comes back as it was: Docker, the stack's containers (restart
-policy), the firewall with its DOCKER-USER rules, sshd hardening. Runs last (file name order)."""
+policy), the firewall with its DOCKER-USER rules, fail2ban, sshd hardening. Runs last (file name order)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def test_reboot_keeps_everything(backups: Database) -> None:
     host.reboot()
     assert host.run("whoami").stdout.strip() == DEPLOY_USER
     assert host.run("true", user="root", check=False).returncode == 255
-    assert host.run("systemctl is-active docker ufw cron ssh").stdout.split() == ["active"] * 4
+    assert host.run("systemctl is-active docker ufw cron ssh fail2ban").stdout.split() == ["active"] * 5
+    assert host.run("sudo fail2ban-client status sshd").returncode == 0
     host.run(f"for i in $(seq 60); do docker exec {backups.container} pg_isready -q -U {backups.user} "
              f"-d {backups.db} && exit 0; sleep 0.5; done; exit 1")
     assert backups.sql("SELECT count(*) FROM posts") == rows
