@@ -45,8 +45,8 @@ backup-now: venv ## run a backup on the prod VDS now and verify it
 backup-status: venv ## the last good backup on the prod VDS: time, age, size; fails when stale
 	@scripts/pulumi-stack.sh backup-status $(STACK)
 
-restore: venv ## restore a dump into the prod database (DUMP=<file name>; asks before it overwrites)
-	@scripts/pulumi-stack.sh restore $(STACK) $(DUMP)
+restore: venv ## restore the prod database: DUMP=<file name>, or AT='YYYY-MM-DD HH:MM:SS' (UTC) / AT=latest; asks first
+	@$(if $(AT),scripts/pulumi-stack.sh restore-at $(STACK) "$(AT)",scripts/pulumi-stack.sh restore $(STACK) $(DUMP))
 
 setup: venv engine ## install and prepare what the tests run for real (packages, Docker engine, offline images); idempotent
 	@scripts/install-prereqs.sh test

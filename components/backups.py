@@ -14,7 +14,7 @@ from components.config import StackConfig
 from components.naming import Naming
 
 BACKUP_SCRIPTS = (
-    "install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh", "backup-alert.sh", "backup-status.sh",
+    "install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh", "backup-alert.sh", "backup-status.sh", "pitr.sh",
 )  # fmt: skip
 INSTALLED_DIR = "/usr/local/lib/botstack"  # where install-backups.sh puts them (cron runs them from there)
 
@@ -67,5 +67,7 @@ def install_arguments(config: StackConfig, naming: Naming, target: Target) -> li
         ]  # fmt: skip
     if backup.healthcheck_url:
         arguments += ["--healthcheck-url", backup.healthcheck_url]
+    if backup.pitr.enabled:
+        arguments += ["--pitr", "--pitr-schedule", backup.pitr.base_backup_schedule]
     arguments += ["--stale-after-minutes", backup.stale_after_hours * 60, "--run-now"]
     return arguments

@@ -222,6 +222,23 @@ class PortsConfig(_Section):
     cache: int | None = Field(None, ge=1, le=65535, description="dev only: publish Redis on 127.0.0.1:<port>.")
 
 
+class PitrConfig(_Section):
+    """Point-in-time recovery with pgBackRest: continuous WAL archiving plus scheduled base backups."""
+
+    enabled: bool = Field(
+        False, description="Archive WAL continuously (pgBackRest in the database image) so `make restore AT=...` works."
+    )
+    archive_timeout_seconds: int = Field(
+        60, ge=10, le=3600,
+        description="PostgreSQL's archive_timeout: a WAL segment with writes is archived at the latest after this, "
+        "so it bounds the data lost with the disk (the RPO).",
+    )  # fmt: skip
+    base_backup_schedule: Annotated[str, AfterValidator(values.cron)] = Field(
+        "15 3 * * *", description="cron schedule of the full base backup (WAL replays from the newest one)."
+    )
+    retention_days: int = Field(7, ge=1, le=3650, description="Base backups, and the WAL they need, are kept this many days.")
+
+
 class BackupConfig(_Section):
     schedule: Annotated[str, AfterValidator(values.cron)] = Field(
         "0 */6 * * *",
@@ -255,6 +272,7 @@ class BackupConfig(_Section):
     stale_after_hours: int = Field(
         13, ge=1, le=720, description="`make backup-status` fails, and an alert goes out, when the last good backup is older."
     )
+    pitr: PitrConfig = Field(default_factory=PitrConfig, description="Point-in-time recovery (see PitrConfig).")
 
 
 class ProxyConfig(_Section):

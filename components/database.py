@@ -31,6 +31,8 @@ POSTGRES_USER = "999:999"  # the postgres user of the official image: no root en
 DATA_PATH = "/var/lib/postgresql/data"  # PostgreSQL <= 17 images
 GRACE_SECONDS = 60  # a clean shutdown checkpoints; the provider kills at once without a grace period
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
+PITR_STANZA = "botstack"  # pgBackRest's name for this cluster's backups and WAL
+PITR_REPOSITORY = "/var/lib/pgbackrest"  # a named volume: the repository lives on the host, apart from the data
 
 
 @dataclass(frozen=True)
@@ -57,19 +59,28 @@ class Database(pulumi.ComponentResource):
         config, naming = args.config, args.naming
         volume = data_volume(name, "database", naming, self, protect=config.is_remote)
         db = config.database
+        pitr = config.backup.pitr
+        volumes: dict[str, pulumi.Input[str]] = {DATA_PATH: volume.name}
+        managed = [volume]
+        if pitr.enabled:
+            repository = data_volume(f"{name}-pitr", "pgbackrest", naming, self, protect=config.is_remote)
+            volumes[PITR_REPOSITORY] = repository.name
+            managed.append(repository)
         spec = ContainerSpec(
             service="database",
             role="database",
             image=args.image,
             user=POSTGRES_USER,
+            command=pitr_command(pitr.archive_timeout_seconds) if pitr.enabled else None,
             envs={
                 "POSTGRES_USER": db.user,
                 "POSTGRES_DB": db.name,
                 "POSTGRES_PASSWORD_FILE": secret_path("db_password"),
                 "PGDATA": DATA_PATH,
+                **(pitr_environment(db.user, pitr.retention_days) if pitr.enabled else {}),
             },
             secret_files={"db_password": args.password_file},
-            volumes={DATA_PATH: volume.name},
+            volumes=volumes,
             tmpfs={**DEFAULT_TMPFS, "/var/run/postgresql": "rw,nosuid,size=8m"},
             # -h 127.0.0.1: the init-time server listens on the socket only, so TCP readiness means really ready.
             healthcheck=Healthcheck(["CMD", "pg_isready", "-h", "127.0.0.1", "-U", db.user, "-d", db.name]),
@@ -80,7 +91,7 @@ class Database(pulumi.ComponentResource):
             grace_seconds=GRACE_SECONDS,
             secrets_revision=args.secrets_revision,
         )
-        self.container = hardened_container(name, spec, naming, self, [volume])
+        self.container = hardened_container(name, spec, naming, self, managed)
         self.container_name = cast(pulumi.Output[str], self.container.name)
         # PostgreSQL reads POSTGRES_PASSWORD_FILE only when it initialises an empty data directory: a rotated
         # password must be set on the role itself, or the app services (which depend on this component) lock out.
@@ -108,6 +119,36 @@ class Database(pulumi.ComponentResource):
         self.register_outputs(
             {"containerName": self.container_name, "volumeName": self.volume_name, "internalUrl": self.internal_url}
         )
+
+
+def pitr_command(archive_timeout_seconds: int) -> list[str]:
+    """postgres with continuous WAL archiving through pgBackRest. archive_timeout bounds how long a written WAL
+    segment waits before it is archived (the RPO); an idle server writes no WAL and archives nothing."""
+    return [
+        "postgres",
+        "-c", "archive_mode=on",
+        "-c", f"archive_command=pgbackrest --stanza={PITR_STANZA} archive-push %p",
+        "-c", f"archive_timeout={archive_timeout_seconds}",
+    ]  # fmt: skip
+
+
+def pitr_environment(role: str, retention_days: int) -> dict[str, str]:
+    """pgBackRest's settings as PGBACKREST_* variables (the root filesystem is read-only: no config file).
+    Logs and locks on the /tmp tmpfs; retention by time, which expires the WAL the kept backups don't need."""
+    return {
+        "PGBACKREST_STANZA": PITR_STANZA,
+        "PGBACKREST_PG1_PATH": DATA_PATH,
+        "PGBACKREST_PG1_USER": role,
+        "PGBACKREST_PG1_SOCKET_PATH": "/var/run/postgresql",
+        "PGBACKREST_REPO1_PATH": PITR_REPOSITORY,
+        "PGBACKREST_REPO1_RETENTION_FULL_TYPE": "time",
+        "PGBACKREST_REPO1_RETENTION_FULL": str(retention_days),
+        "PGBACKREST_START_FAST": "y",
+        "PGBACKREST_LOG_PATH": "/tmp",  # noqa: S108 - the container's tmpfs
+        "PGBACKREST_LOCK_PATH": "/tmp/pgbackrest",  # noqa: S108
+        "PGBACKREST_LOG_LEVEL_FILE": "off",
+        "PGBACKREST_LOG_LEVEL_CONSOLE": "warn",
+    }
 
 
 def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:

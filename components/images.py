@@ -1,4 +1,5 @@
-"""Images: the app images built from app/ (or pulled at a pinned tag) and the PostgreSQL and Redis images.
+"""Images: the app images built from app/ (or pulled at a pinned tag), the PostgreSQL image (plus pgBackRest, built
+from images/postgres, when point-in-time recovery is on) and the Redis image.
 
 Containers refer to images by ID (built: the local image ID; pulled: `imageId`), so a rebuilt or
 re-pinned image replaces exactly the containers that run it, and nothing else.
@@ -38,7 +39,12 @@ class Images(pulumi.ComponentResource):
             f"{name}-backend", images.app_image("backend"), "backend", {"PYTHON_IMAGE": images.python}, args
         )
         self.web = self._app_image(f"{name}-web", images.app_image("web"), "web", {"CADDY_IMAGE": images.proxy}, args)
-        self.postgres = self._pulled(f"{name}-postgres", images.postgres)
+        # With point-in-time recovery the database image is the configured one plus pgBackRest, built here.
+        self.postgres = (
+            self._database_image(f"{name}-postgres", images.postgres, args)
+            if args.config.backup.pitr.enabled
+            else self._pulled(f"{name}-postgres", images.postgres)
+        )
         self.redis = self._pulled(f"{name}-redis", images.redis)
         self.register_outputs({"backend": self.backend, "web": self.web, "postgres": self.postgres, "redis": self.redis})
 
@@ -46,6 +52,21 @@ class Images(pulumi.ComponentResource):
         # keep_locally: a replaced or destroyed stack must not delete an image other stacks may run.
         image = docker.RemoteImage(name, name=reference, keep_locally=True, opts=pulumi.ResourceOptions(parent=self))
         return cast(pulumi.Output[str], image.image_id)
+
+    def _database_image(self, name: str, base: str, args: ImagesArgs) -> pulumi.Output[str]:
+        context = REPO_ROOT / "images" / "postgres"
+        image = docker.Image(
+            name,
+            build=docker.DockerBuildArgs(
+                context=str(context.relative_to(REPO_ROOT)),
+                dockerfile=str((context / "Dockerfile").relative_to(REPO_ROOT)),
+                args={"POSTGRES_IMAGE": base},
+            ),
+            image_name=f"{args.naming.project}/postgres:{args.naming.stack}",
+            skip_push=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return cast(pulumi.Output[str], image.repo_digest)
 
     def _app_image(
         self, name: str, reference: str | None, app: str, base_args: dict[str, str], args: ImagesArgs

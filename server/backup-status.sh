@@ -9,6 +9,8 @@
 # 6-hourly runs missed, plus an hour) or there never was one, 2 usage or config error.
 # --alert (hourly from cron): print nothing while fresh; when stale, alert through backup-alert.sh,
 # at most once per STALE_AFTER_MINUTES (marker BACKUP_DIR/.stale-alerted, removed by the next success).
+# With PITR=1 it adds `pitr.sh status` (the WAL archive's last success and age, failing archiving, base
+# backups), and a failing archive or a missing or old base backup counts as a problem too.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,6 +61,13 @@ main() {
   if [[ -f $BACKUP_DIR/.last-failure ]]; then
     IFS=$'\t' read -r failed_at failure <"$BACKUP_DIR/.last-failure"
     ((failed_at > success_at)) && lines+=("last failure: $(when "$failed_at") ($(age $((now - failed_at))) ago): $failure")
+  fi
+  if [[ ${PITR:-0} == 1 ]]; then
+    local pitr
+    if ! pitr=$("$SCRIPT_DIR/pitr.sh" --config "$CONFIG" status 2>&1); then
+      problem="${problem:+$problem; }point-in-time recovery: $(grep -E 'FAILING|none|older than|cannot' <<<"$pitr" | head -n 1)"
+    fi
+    lines+=("$pitr")
   fi
   if [[ -z $problem ]]; then
     rm -f "$BACKUP_DIR/.stale-alerted"

@@ -4,7 +4,8 @@
 # usage: install-backups.sh --container NAME --db NAME --db-user NAME [--schedule "0 */6 * * *"]
 #                           [--retention-days 7] [--rclone-remote REMOTE:PATH] [--age-recipient age1...]
 #                           [--alert-chat-id ID --bot-token-file FILE] [--telegram-api-url URL]
-#                           [--healthcheck-url URL] [--stale-after-minutes 780] [--run-now] [--dry-run]
+#                           [--healthcheck-url URL] [--stale-after-minutes 780]
+#                           [--pitr --pitr-schedule "15 3 * * *"] [--run-now] [--dry-run]
 #
 # Run as root on the VDS from a directory holding the backup scripts (backup.sh, verify-backup.sh,
 # restore.sh, backup-alert.sh, backup-status.sh). Installs them to /usr/local/lib/botstack (0755),
@@ -15,7 +16,10 @@
 # Creates the backup directory (0700). Installs logrotate, and age / rclone when a recipient / remote
 # is given, from the distribution. rclone's remote credentials are NOT handled here: put them in
 # /root/.config/rclone/rclone.conf (0600) yourself.
-# --run-now: then run the first backup (verified by a restore) at once; its failure fails the install.
+# --pitr: point-in-time recovery is on (the database image has pgBackRest and archives WAL): installs
+# pitr.sh, a cron line for the base backup on --pitr-schedule, and backup-status.sh reports the archive.
+# --run-now: then run the first backup (verified by a restore) at once, and with --pitr create the stanza,
+# check archiving and take the first base backup; any failure fails the install.
 # Output: `changed:`/`ok:` lines, then `botstack-provision: N changed`.
 set -euo pipefail
 
@@ -26,12 +30,13 @@ readonly CONFIG=/etc/botstack/backup.env
 readonly LOGROTATE_FILE=/etc/logrotate.d/botstack-backup
 readonly LOG_FILE=/var/log/botstack-backup.log
 readonly BACKUP_DIR=/var/backups/botstack
-readonly SCRIPTS=(backup.sh verify-backup.sh restore.sh backup-alert.sh backup-status.sh)
+readonly SCRIPTS=(backup.sh verify-backup.sh restore.sh backup-alert.sh backup-status.sh pitr.sh)
 SCHEDULE="0 */6 * * *"
 RETENTION_DAYS=7
 STALE_AFTER_MINUTES=780
 PG_CONTAINER="" PG_DB="" PG_USER="" RCLONE_REMOTE="" AGE_RECIPIENT=""
 ALERT_CHAT_ID="" BOT_TOKEN_FILE="" TELEGRAM_API_URL="https://api.telegram.org" HEALTHCHECK_URL=""
+PITR=0 PITR_SCHEDULE="15 3 * * *"
 RUN_NOW=0
 DRY_RUN=0
 CHANGED=0
@@ -56,6 +61,8 @@ parse_args() {
       --telegram-api-url) TELEGRAM_API_URL=${2:?}; shift 2 ;;
       --healthcheck-url) HEALTHCHECK_URL=${2:?}; shift 2 ;;
       --stale-after-minutes) STALE_AFTER_MINUTES=${2:?}; shift 2 ;;
+      --pitr) PITR=1; shift ;;
+      --pitr-schedule) PITR_SCHEDULE=${2:?}; shift 2 ;;
       --run-now) RUN_NOW=1; shift ;;
       --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage; exit 0 ;;
@@ -69,6 +76,7 @@ parse_args() {
   done
   [[ $RETENTION_DAYS =~ ^[1-9][0-9]*$ ]] || die "--retention-days must be a whole number >= 1"
   [[ $(wc -w <<<"$SCHEDULE") == 5 && $SCHEDULE =~ ^[0-9*/,\ -]+$ ]] || die "--schedule must be 5 cron fields"
+  [[ $(wc -w <<<"$PITR_SCHEDULE") == 5 && $PITR_SCHEDULE =~ ^[0-9*/,\ -]+$ ]] || die "--pitr-schedule must be 5 cron fields"
   [[ -z $AGE_RECIPIENT || $AGE_RECIPIENT =~ ^age1[0-9a-z]+$ ]] || die "--age-recipient must be an age public key (age1...)"
   [[ -z $RCLONE_REMOTE || $RCLONE_REMOTE =~ ^[A-Za-z0-9_.-]+:[A-Za-z0-9_./-]*$ ]] || die "--rclone-remote must look like remote:path"
   # PostgreSQL cuts names to 63 bytes: "<db>_verify" must stay longer than, and distinct from, the live name
@@ -94,6 +102,17 @@ put_file() {
     mkdir -p "$(dirname "$dest")"; chmod "$mode" "$tmp"; chown root:root "$tmp"; mv -f "$tmp" "$dest"
   fi
   changed "$dest"
+}
+
+cron_file() {
+  cat <<EOF2
+# managed by botstack install-backups.sh
+SHELL=/bin/bash
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+$SCHEDULE root $LIB_DIR/backup.sh >>$LOG_FILE 2>&1
+23 * * * * root $LIB_DIR/backup-status.sh --alert >>$LOG_FILE 2>&1
+EOF2
+  ((!PITR)) || echo "$PITR_SCHEDULE root $LIB_DIR/pitr.sh backup full >>$LOG_FILE 2>&1"
 }
 
 ensure_dir() {
@@ -137,14 +156,9 @@ ALERT_CHAT_ID=$ALERT_CHAT_ID
 BOT_TOKEN_FILE=$BOT_TOKEN_FILE
 TELEGRAM_API_URL='$TELEGRAM_API_URL'
 HEALTHCHECK_URL='$HEALTHCHECK_URL'
+PITR=$PITR
 EOF2
-  put_file "$CRON_FILE" 644 <<EOF2
-# managed by botstack install-backups.sh
-SHELL=/bin/bash
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-$SCHEDULE root $LIB_DIR/backup.sh >>$LOG_FILE 2>&1
-23 * * * * root $LIB_DIR/backup-status.sh --alert >>$LOG_FILE 2>&1
-EOF2
+  put_file "$CRON_FILE" 644 < <(cron_file)
   put_file "$LOGROTATE_FILE" 644 <<EOF2
 # managed by botstack install-backups.sh
 $LOG_FILE {
@@ -164,6 +178,10 @@ EOF2
   if ((RUN_NOW && !DRY_RUN)); then
     echo "running the first backup now (verified by a restore)"
     "$LIB_DIR/backup.sh" 2>&1 | tee -a "$LOG_FILE" || die "the first backup failed (output above, and in $LOG_FILE)"
+    if ((PITR)); then
+      { "$LIB_DIR/pitr.sh" setup && "$LIB_DIR/pitr.sh" backup full; } 2>&1 | tee -a "$LOG_FILE" \
+        || die "point-in-time recovery setup or its first base backup failed (output above, and in $LOG_FILE)"
+    fi
   fi
   if ((DRY_RUN)); then echo "botstack-provision: $CHANGED changed (dry run)"
   else echo "botstack-provision: $CHANGED changed"; fi

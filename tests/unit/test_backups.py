@@ -12,7 +12,7 @@ from components.config import ConfigError, validate
 from components.database import alter_role_sql, scram_verifier
 from components.naming import Naming
 from tests.unit.conftest import BOT_TOKEN
-from tests.unit.harness import config_entries
+from tests.unit.harness import config_entries, run_stack
 from tests.unit.test_scripts import STACK_SH, _calls, _run, fakes  # noqa: F401 - fakes is a fixture
 
 NAMING = Naming("botstack", "prod")
@@ -69,3 +69,49 @@ def test_make_backup_status_runs_the_status_script_next_to_the_backup_script(fak
     ssh = [c for c in _calls(fakes) if c.startswith("ssh ")]
     assert len(ssh) == 1 and "-o StrictHostKeyChecking=yes" in ssh[0]
     assert ssh[0].endswith("-p 2222 -- deploy@203.0.113.10 sudo /opt/botstack/bin/backup-status.sh")
+
+
+def test_make_restore_at_runs_pitr_sh_with_the_checked_time(fakes: dict[str, str]) -> None:  # noqa: F811
+    done = _run([STACK_SH, "restore-at", "prod", "2026-11-29 17:03:00"], fakes, stdin="prod\n")
+    assert done.returncode == 0, done.stderr
+    assert any(c.endswith("sudo /opt/botstack/bin/pitr.sh restore --yes --at '2026-11-29 17:03:00'") for c in _calls(fakes))
+    latest = _run([STACK_SH, "restore-at", "prod", "latest", "--yes"], fakes)
+    assert latest.returncode == 0
+    assert [c for c in _calls(fakes) if c.startswith("ssh ")][-1].endswith("pitr.sh restore --yes --latest")
+    for bad in ("2026-11-29 17:03", "2026-11-29 17:03:00; reboot", "yesterday"):
+        refused = _run([STACK_SH, "restore-at", "prod", bad, "--yes"], fakes)
+        assert refused.returncode == 1 and "AT must be 'YYYY-MM-DD HH:MM:SS' (UTC) or latest" in refused.stderr
+
+
+PITR = {"backup": {"pitr": {"enabled": True, "archiveTimeoutSeconds": 30, "baseBackupSchedule": "0 2 * * *",
+                             "retentionDays": 14}}}  # fmt: skip
+
+
+def test_point_in_time_recovery_is_rendered_into_the_database_container_and_the_image_build():
+    mocks, _ = run_stack(PITR)
+    container = mocks.named("database-container").inputs
+    assert container["command"] == [
+        "postgres", "-c", "archive_mode=on", "-c", "archive_command=pgbackrest --stanza=botstack archive-push %p",
+        "-c", "archive_timeout=30",
+    ]  # fmt: skip
+    envs = dict(env.split("=", 1) for env in container["envs"])
+    assert envs["PGBACKREST_REPO1_PATH"] == "/var/lib/pgbackrest" and envs["PGBACKREST_REPO1_RETENTION_FULL"] == "14"
+    assert envs["PGBACKREST_REPO1_RETENTION_FULL_TYPE"] == "time" and envs["PGBACKREST_PG1_USER"] == "botstack"
+    assert {"volumeName": "botstack-dev-pgbackrest-data", "containerPath": "/var/lib/pgbackrest"} in container["volumes"]
+    assert mocks.named("database-pitr-data").options["retainOnDelete"] is True
+    build = mocks.named("images-postgres").inputs
+    assert build["build"]["context"] == "images/postgres" and build["build"]["args"] == {"POSTGRES_IMAGE": "postgres:16-bookworm"}
+    assert container["image"].startswith("sha256:")
+
+
+def test_without_point_in_time_recovery_the_official_image_runs_unchanged():
+    mocks, _ = run_stack({})
+    container = mocks.named("database-container").inputs
+    assert "command" not in container or container["command"] is None
+    assert not any(env.startswith("PGBACKREST_") for env in container["envs"])
+    assert mocks.named("images-postgres").typ == "docker:index/remoteImage:RemoteImage"
+
+
+def test_point_in_time_recovery_reaches_install_backups():
+    arguments = install_arguments(validate("dev", config_entries(PITR)), NAMING, TARGET)
+    assert arguments[-6:] == ["--pitr", "--pitr-schedule", "0 2 * * *", "--stale-after-minutes", 780, "--run-now"]

@@ -33,17 +33,18 @@ class StackDatabase:
     mocks: RealMocks
 
 
-def stack_config(host: VdsHost, deploy_user: str, image: str) -> dict[str, str]:
+def stack_config(host: VdsHost, deploy_user: str, image: str, extra: dict[str, Any] | None = None) -> dict[str, str]:
     config: dict[str, Any] = {
         "vds": {"host": host.host, "port": host.port, "user": deploy_user, "bootstrapUser": "root", "hostKey": host.host_key},
         "sshPrivateKey": host.key_path.read_text(),
         "dbPassword": DB_PASSWORD,
         "images": {"postgres": image},
+        **(extra or {}),
     }
     return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def _declare(host: VdsHost, deploy_user: str, image: str) -> None:
+def _declare(host: VdsHost, deploy_user: str, image: str, stack: str) -> None:
     from components.commands import Target
     from components.config import load_config
     from components.database import Database, DatabaseArgs
@@ -54,7 +55,7 @@ def _declare(host: VdsHost, deploy_user: str, image: str) -> None:
 
     config = load_config()
     assert config.vds is not None and config.ssh_private_key is not None
-    naming = Naming("botstack", STACK)
+    naming = Naming("botstack", stack)
     # the ssh options the program's vds_docker_provider gives, with the test host's files
     provider = docker.Provider(
         "vds-docker",
@@ -65,7 +66,7 @@ def _declare(host: VdsHost, deploy_user: str, image: str) -> None:
     on_vds = pulumi.ResourceOptions(providers={"docker": provider})
     target = Target(
         scripts_dir=f"/home/{deploy_user}/{SCRIPTS_HOME}/server",
-        secrets_dir=SECRETS_DIR,
+        secrets_dir=SECRETS_DIR if stack == STACK else f"{SECRETS_DIR}-{stack}",  # a second stack keeps its own files
         connection=connection(config.vds, deploy_user, pulumi.Output.secret(config.ssh_private_key.get_secret_value())),
         sudo=True,
     )
@@ -79,13 +80,16 @@ def _declare(host: VdsHost, deploy_user: str, image: str) -> None:
     )
 
 
-def start_stack_database(host: VdsHost, deploy_user: str, image: str) -> StackDatabase:
-    """Copy server/*.sh to the deploy user's ~/botstack/server, then declare network, secrets and database."""
+def start_stack_database(
+    host: VdsHost, deploy_user: str, image: str, stack: str = STACK, extra: dict[str, Any] | None = None
+) -> StackDatabase:
+    """Copy server/*.sh to the deploy user's ~/botstack/server, then declare network, secrets and database
+    of `stack` with the stack config plus `extra` (e.g. {"backup": {"pitr": {"enabled": True}}})."""
     host.run(f"mkdir -p {SCRIPTS_HOME}/server", user=deploy_user)
     for script in sorted((REPO / "server").glob("*.sh")):
         host.put(script, f"{SCRIPTS_HOME}/server/{script.name}", user=deploy_user)
     mocks = RealMocks(REPO)
-    run_program(lambda: _declare(host, deploy_user, image), stack_config(host, deploy_user, image), stack=STACK,
-                mocks=mocks, secret_keys=["botstack:sshPrivateKey", "botstack:dbPassword"])
-    return StackDatabase(container=f"botstack-{STACK}-database", volume=f"botstack-{STACK}-database-data",
-                         network=f"botstack-{STACK}-backend", mocks=mocks)
+    run_program(lambda: _declare(host, deploy_user, image, stack), stack_config(host, deploy_user, image, extra),
+                stack=stack, mocks=mocks, secret_keys=["botstack:sshPrivateKey", "botstack:dbPassword"])
+    return StackDatabase(container=f"botstack-{stack}-database", volume=f"botstack-{stack}-database-data",
+                         network=f"botstack-{stack}-backend", mocks=mocks)

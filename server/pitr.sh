@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# pitr.sh - point-in-time recovery with pgBackRest: base backups, archive status, restore to a time.
+#
+# usage: pitr.sh [--config FILE] setup                  create the stanza (idempotent) and check archiving
+#        pitr.sh [--config FILE] backup [full|diff]     a base backup (cron: PITR_SCHEDULE); alerts on failure
+#        pitr.sh [--config FILE] status                 archive and base backups; exit 1 on a problem
+#        pitr.sh [--config FILE] restore --at 'YYYY-MM-DD HH:MM:SS' | --latest  [--yes]
+#
+# Config: /etc/botstack/backup.env (as backup.sh; PG_CONTAINER, PITR_BACKUP_MAX_AGE_HOURS). pgBackRest itself
+# runs inside the database container (the image adds it) with its settings in the container's PGBACKREST_*
+# variables and its repository on a named volume; PostgreSQL archives every WAL segment with it.
+#
+# restore: times are UTC. Refuses, before touching anything, a time before the end of the oldest base
+# backup (pgBackRest would silently take the newest one and recovery would never reach the target) or in
+# the future. Then: stop the writers (containers labelled botstack.writer=true), stop the database
+# container, run `pgbackrest restore` in a one-off container with the database container's image,
+# volumes, user and PGBACKREST_* variables (no network), start the database container again (PostgreSQL
+# replays WAL to the target, then promotes), wait until it is promoted, start the writers again (also
+# after a failure), then take a full base backup of the new timeline. --latest replays everything archived.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
+readonly WRITER_LABEL="botstack.writer=true"
+readonly DATA_PATH=/var/lib/postgresql/data
+ACTION=""
+AT=""
+LATEST=0
+YES=0
+WRITERS=()
+DB_STOPPED=0
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+die() { echo "botstack-pitr: FAILED: $*" >&2; exit 1; }
+log() { echo "botstack-pitr: $*"; }
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --config) CONFIG=${2:?}; shift 2 ;;
+      --at) AT=${2:?}; shift 2 ;;
+      --latest) LATEST=1; shift ;;
+      --yes) YES=1; shift ;;
+      -h|--help) usage; exit 0 ;;
+      setup|backup|status|restore) ACTION=$1; shift; [[ $ACTION != backup || -z ${1:-} || $1 == -* ]] || { TYPE=$1; shift; } ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+  done
+  [[ -n $ACTION ]] || { usage >&2; die "which action?"; }
+  TYPE=${TYPE:-full}
+  [[ $TYPE == full || $TYPE == diff ]] || die "backup type must be full or diff"
+}
+
+load_config() {
+  [[ -f $CONFIG ]] || die "config $CONFIG missing (install-backups.sh writes it)"
+  # shellcheck disable=SC1090
+  source "$CONFIG"
+  : "${PG_CONTAINER:?PG_CONTAINER not set in $CONFIG}" "${PG_DB:?}"
+  PITR_BACKUP_MAX_AGE_HOURS=${PITR_BACKUP_MAX_AGE_HOURS:-26}
+}
+
+pgbackrest() { docker exec "$PG_CONTAINER" pgbackrest "$@"; }
+
+setup() {
+  pgbackrest stanza-create || die "pgbackrest stanza-create failed"
+  pgbackrest check || die "pgbackrest check failed: WAL archiving does not work"
+  log "stanza ready, WAL archiving checked"
+}
+
+backup() {
+  local out
+  if ! out=$(pgbackrest backup --type="$TYPE" 2>&1); then
+    echo "$out" >&2
+    "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" failure "pgBackRest $TYPE backup of $PG_DB FAILED: ${out:0:300}" || true
+    die "pgbackrest backup --type=$TYPE failed"
+  fi
+  log "$TYPE base backup done (older ones expired by retention)"
+}
+
+# The end of the oldest base backup, as epoch seconds (empty: no backup). `pgbackrest info` lists them oldest first.
+oldest_backup_end() {
+  local stop
+  stop=$(pgbackrest info | sed -n 's/^ *timestamp start\/stop: .* \/ //p' | head -n 1)
+  [[ -z $stop ]] || date -u -d "$stop" +%s
+}
+
+status() {
+  local archiver failed=0 now last_ok last_fail newest
+  now=$(date -u +%s)
+  archiver=$(docker exec "$PG_CONTAINER" psql -XAtq -U "$PG_USER" -d postgres -F ' ' -c \
+    "SELECT coalesce(extract(epoch FROM last_archived_time)::bigint, 0), coalesce(last_archived_wal, '-'),
+            coalesce(extract(epoch FROM last_failed_time)::bigint, 0), failed_count,
+            (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')
+     FROM pg_stat_archiver") || { echo "pitr: cannot read pg_stat_archiver"; return 1; }
+  read -r last_ok wal last_fail count ready <<<"$archiver"
+  if ((last_ok > 0)); then echo "pitr archive: last WAL $wal archived $(((now - last_ok) / 60)) min ago; $ready waiting"
+  else echo "pitr archive: nothing archived yet; $ready waiting"; fi
+  if ((last_fail > last_ok)); then
+    echo "pitr archive: FAILING since $(date -u -d "@$last_fail" '+%Y-%m-%d %H:%M:%S UTC') ($count failures in all)"; failed=1
+  fi
+  newest=$(pgbackrest info | sed -n 's/^ *timestamp start\/stop: .* \/ //p' | tail -n 1)
+  if [[ -z $newest ]]; then echo "pitr base backup: none"; failed=1
+  else
+    local age=$(((now - $(date -u -d "$newest" +%s)) / 3600))
+    echo "pitr base backup: newest ended $newest ($age h ago); restorable from $(date -u -d "@$(oldest_backup_end)" '+%Y-%m-%d %H:%M:%S UTC')"
+    ((age < PITR_BACKUP_MAX_AGE_HOURS)) || { echo "pitr base backup: older than $PITR_BACKUP_MAX_AGE_HOURS h"; failed=1; }
+  fi
+  return "$failed"
+}
+
+confirm() {
+  ((YES)) && return 0
+  { : </dev/tty; } 2>/dev/null || die "no terminal to confirm on; pass --yes"
+  local answer
+  printf 'This REPLACES database %s (container %s) with its state at %s.\nType the database name to continue: ' \
+    "$PG_DB" "$PG_CONTAINER" "${AT:-the latest archived point}" >/dev/tty
+  read -r answer </dev/tty
+  [[ $answer == "$PG_DB" ]] || die "not confirmed"
+}
+
+bring_back() {
+  local rc=$?
+  if ((DB_STOPPED)); then
+    docker start "$PG_CONTAINER" >/dev/null || { echo "botstack-pitr: could not start $PG_CONTAINER" >&2; rc=1; }
+  fi
+  if ((${#WRITERS[@]})); then
+    if docker start "${WRITERS[@]}" >/dev/null; then log "started writers again: ${WRITERS[*]}"
+    else echo "botstack-pitr: could not start writers: ${WRITERS[*]}" >&2; rc=1; fi
+  fi
+  exit "$rc"
+}
+
+wait_healthy() {
+  local i state=""
+  for i in $(seq 600); do
+    state=$(docker inspect -f '{{.State.Health.Status}}' "$PG_CONTAINER" 2>/dev/null || true)
+    # healthy comes early: a hot standby answers read-only during the replay; done means promoted
+    if [[ $state == healthy ]] && [[ $(docker exec "$PG_CONTAINER" psql -XAtq -U "$PG_USER" -d postgres \
+           -c 'SELECT pg_is_in_recovery()' 2>/dev/null) == f ]]; then
+      return 0
+    fi
+    [[ $(docker inspect -f '{{.State.Running}}' "$PG_CONTAINER") == true ]] || break
+    sleep 1
+    : "$i"
+  done
+  docker logs --tail 30 "$PG_CONTAINER" >&2 || true
+  die "$PG_CONTAINER did not finish recovery after the restore (health: ${state:-stopped}); its log is above"
+}
+
+restore() {
+  local target_args=() target_epoch oldest
+  if ((LATEST)); then
+    [[ -z $AT ]] || die "--at and --latest exclude each other"
+  else
+    [[ $AT =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}$ ]] || die "--at must be 'YYYY-MM-DD HH:MM:SS' (UTC), or use --latest"
+    target_epoch=$(date -u -d "$AT UTC" +%s) || die "--at '$AT' is not a valid time"
+    ((target_epoch <= $(date -u +%s))) || die "--at $AT UTC is in the future"
+    oldest=$(oldest_backup_end) || die "cannot list the base backups (pgbackrest info)"
+    [[ -n $oldest ]] || die "there is no base backup to restore from"
+    ((target_epoch >= oldest)) || die "--at $AT UTC is before the oldest base backup, which ended \
+$(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S') UTC: nothing can be restored to that time; nothing was changed"
+    target_args=(--type=time "--target=$AT+00" --target-action=promote)
+  fi
+  confirm
+  local image user env=() mounts=() line
+  image=$(docker inspect -f '{{.Image}}' "$PG_CONTAINER")
+  user=$(docker inspect -f '{{.Config.User}}' "$PG_CONTAINER")
+  while IFS= read -r line; do [[ $line == PGBACKREST_* ]] && env+=(-e "$line"); done \
+    < <(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$PG_CONTAINER")
+  while IFS=' ' read -r name destination; do
+    [[ -n $name ]] && mounts+=(-v "$name:$destination")
+  done < <(docker inspect -f '{{range .Mounts}}{{if eq .Type "volume"}}{{println .Name .Destination}}{{end}}{{end}}' "$PG_CONTAINER")
+  ((${#env[@]})) || die "$PG_CONTAINER has no PGBACKREST_* settings: point-in-time recovery is not enabled (backup.pitr.enabled)"
+  trap bring_back EXIT
+  local names
+  names=$(docker ps --filter "label=$WRITER_LABEL" --format '{{.Names}}')
+  if [[ -n $names ]]; then mapfile -t WRITERS <<<"$names"; log "stopping writers: ${WRITERS[*]}"; docker stop "${WRITERS[@]}" >/dev/null; fi
+  log "stopping $PG_CONTAINER"
+  DB_STOPPED=1
+  docker stop -t 60 "$PG_CONTAINER" >/dev/null
+  log "restoring ${AT:-the latest point} with pgbackrest"
+  local one_off=(docker run --rm --network none --user "$user" --read-only --tmpfs /tmp --tmpfs /var/run/postgresql
+                 --cap-drop ALL --security-opt no-new-privileges "${mounts[@]}" "${env[@]}")
+  # --delta reuses the files that match; on an empty data directory (a lost volume) a plain restore is needed
+  local delta=()
+  if "${one_off[@]}" --entrypoint test "$image" -s "$DATA_PATH/PG_VERSION"; then delta=(--delta); fi
+  "${one_off[@]}" --entrypoint pgbackrest "$image" restore --log-level-console=info "${delta[@]}" "${target_args[@]}" \
+    || die "pgbackrest restore failed (the data directory may be partly restored; run the restore again)"
+  docker start "$PG_CONTAINER" >/dev/null
+  DB_STOPPED=0
+  log "replaying WAL to ${AT:-the end of the archive}"
+  wait_healthy
+  if [[ -n $AT ]]; then log "restored $PG_DB to $AT UTC"; else log "restored $PG_DB to the latest archived point"; fi
+  if ((${#WRITERS[@]})); then docker start "${WRITERS[@]}" >/dev/null && log "started writers again: ${WRITERS[*]}"; WRITERS=(); fi
+  # The database now writes a new timeline; a fresh base backup on it keeps the next recovery a plain replay
+  # from one backup instead of a walk through the history of every earlier restore.
+  log "taking a full base backup of the new timeline"
+  TYPE=full
+  (backup) || echo "botstack-pitr: WARNING: the restore succeeded, but the base backup after it failed (alerted); run pitr.sh backup" >&2
+}
+
+main() {
+  parse_args "$@"
+  load_config
+  case $ACTION in
+    setup) setup ;;
+    backup) backup ;;
+    status) status ;;
+    restore) restore ;;
+  esac
+}
+
+main "$@"

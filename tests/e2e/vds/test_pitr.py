@@ -1,0 +1,165 @@
+"""Point-in-time recovery on the VDS-like host, through the stack's own database container.
+
+The database image is images/postgres (the program's Dockerfile: the configured PostgreSQL image plus pgBackRest)
+built on the stand-in base and shipped like a registry pull would; the container is the Database component's
+declaration with `backup.pitr.enabled` (archive_command, archive_timeout, PGBACKREST_* settings, the repository
+volume), created under the provider test double as a second stack `pitr` beside the backup suite's `prod`.
+install-backups.sh --pitr --run-now creates the stanza, checks archiving and takes the first base backup;
+server/pitr.sh restores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.vds.conftest import DEPLOY_USER, PG_IMAGE, REPO, Database, Provisioned
+from tests.e2e.vds.stackdb import start_stack_database
+
+pytestmark = pytest.mark.e2e
+
+LIB = "/usr/local/lib/botstack"
+ARCHIVE_TIMEOUT = 10  # seconds; the default is 60, a shorter one keeps the test short and the bound the same
+DATABASE_IMAGE_DIR = REPO / "images" / "postgres"
+
+
+def database_image() -> str:
+    """images/postgres built FROM the stand-in, tagged by the Dockerfile's and the base's content."""
+    base_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", PG_IMAGE], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    digest = hashlib.sha256(base_id.encode() + (DATABASE_IMAGE_DIR / "Dockerfile").read_bytes()).hexdigest()[:16]
+    tag = f"botstack-test/postgres-pitr:{digest}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+        subprocess.run(["docker", "build", "-q", "--build-arg", f"POSTGRES_IMAGE={PG_IMAGE}", "-t", tag,
+                        str(DATABASE_IMAGE_DIR)], check=True, capture_output=True)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def pitr(provisioned: Provisioned) -> Iterator[Database]:
+    host = provisioned.host
+    provisioned.wait_for_image()  # the stand-in base ships in the background after provisioning
+    image = database_image()
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    load = subprocess.run([*host.ssh_argv(DEPLOY_USER), "docker load"], stdin=save.stdout, capture_output=True)
+    assert save.stdout is not None
+    save.stdout.close()
+    assert save.wait() == 0 and load.returncode == 0, load.stderr.decode()
+    stack = start_stack_database(host, DEPLOY_USER, image, stack="pitr",
+                                 extra={"backup": {"pitr": {"enabled": True, "archiveTimeoutSeconds": ARCHIVE_TIMEOUT}}})
+    db = Database(host, container=stack.container)
+    try:
+        yield db
+    finally:
+        host.run(f"docker rm -f {stack.container}; docker volume rm {stack.volume} botstack-pitr-pgbackrest-data; "
+                 "docker network rm botstack-pitr-backend botstack-pitr-edge", check=False)
+
+
+def install(db: Database) -> str:
+    return db.host.run(f"sudo bash botstack/server/install-backups.sh --container {db.container} --db {db.db} "
+                       f"--db-user {db.user} --pitr --run-now", timeout=900).stdout
+
+
+def utc_now(db: Database) -> str:
+    return db.sql("SELECT to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS')")
+
+
+def archive_now(db: Database) -> None:
+    """Close the current WAL segment and wait until it is archived (what archive_timeout does by itself)."""
+    wal = db.sql("SELECT pg_walfile_name(pg_switch_wal())")
+    deadline = time.monotonic() + 60
+    while db.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") < wal:
+        assert time.monotonic() < deadline, f"{wal} was not archived"
+        time.sleep(0.5)
+
+
+def restore(db: Database, *target: str, check: bool = True):
+    return db.host.run(f"sudo {LIB}/pitr.sh restore --yes {' '.join(target)}", check=check, timeout=900)
+
+
+def items(db: Database) -> str:
+    return db.sql("SELECT count(*) || ' ' || coalesce(max(id), 0) || ' ' || coalesce(md5(string_agg(note, ',' ORDER BY id)), '')"
+                  " FROM items")
+
+
+def test_the_database_archives_wal_through_pgbackrest(pitr: Database) -> None:
+    inspect = pitr.host.run(f"docker inspect -f '{{{{json .Config.Cmd}}}} {{{{.HostConfig.ReadonlyRootfs}}}} "
+                            f"{{{{.Config.User}}}}' {pitr.container}").stdout
+    assert f'"-c","archive_timeout={ARCHIVE_TIMEOUT}"' in inspect and "archive-push %p" in inspect
+    assert inspect.split()[-2:] == ["true", "999:999"]
+    out = install(pitr)
+    assert "stanza ready, WAL archiving checked" in out and "full base backup done" in out, out
+    assert "botstack-verify: ok:" in out  # the pg_dump backup runs too
+    status = pitr.host.run(f"sudo {LIB}/backup-status.sh").stdout
+    assert re.search(r"^pitr archive: last WAL [0-9A-F]{24} archived \d+ min ago", status, re.M), status
+    assert re.search(r"^pitr base backup: newest ended .* \(0 h ago\)", status, re.M), status
+    assert status.rstrip().endswith("status: OK")
+
+
+def test_restore_to_a_time_brings_back_exactly_the_rows_before_it(pitr: Database) -> None:
+    pitr.sql("CREATE TABLE items (id int PRIMARY KEY, note text);"
+             "INSERT INTO items SELECT g, 'before ' || g FROM generate_series(1, 100) g")
+    before = items(pitr)
+    time.sleep(1.2)
+    target = utc_now(pitr)  # whole seconds: everything above committed before it
+    time.sleep(1.2)
+    pitr.sql("INSERT INTO items SELECT g, 'after ' || g FROM generate_series(101, 200) g")
+    pitr.sql("DROP TABLE items")
+    archive_now(pitr)
+    out = restore(pitr, "--at", f"'{target}'")
+    assert f"restored botstack to {target} UTC" in out.stdout, out
+    assert items(pitr) == before and before.startswith("100 100 ")
+    # again, after another write: the same result
+    pitr.sql("INSERT INTO items VALUES (500, 'after the restore')")
+    archive_now(pitr)
+    restore(pitr, "--at", f"'{target}'")
+    assert items(pitr) == before
+
+
+def test_a_time_before_the_oldest_base_backup_is_refused_and_nothing_changes(pitr: Database) -> None:
+    host = pitr.host
+    started = host.run(f"docker inspect -f '{{{{.State.StartedAt}}}}' {pitr.container}").stdout
+    before = items(pitr)
+    refused = restore(pitr, "--at", "'2020-01-01 00:00:00'", check=False)
+    assert refused.returncode != 0
+    assert re.search(r"FAILED: --at 2020-01-01 00:00:00 UTC is before the oldest base backup, which ended "
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: nothing can be restored to that time; nothing was changed",
+                     refused.stderr), refused.stderr
+    assert "stopping" not in refused.stdout
+    assert host.run(f"docker inspect -f '{{{{.State.StartedAt}}}}' {pitr.container}").stdout == started
+    assert items(pitr) == before
+    future = restore(pitr, "--at", "'2999-01-01 00:00:00'", check=False)
+    assert future.returncode != 0 and "is in the future" in future.stderr
+
+
+def test_a_lost_data_volume_after_sigkill_loses_at_most_archive_timeout(pitr: Database) -> None:
+    """Commits one row at a time, SIGKILLs the database, wipes its data volume, restores the latest point, and
+    measures how much acknowledged data is missing."""
+    host = pitr.host
+    pitr.sql("CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    archive_now(pitr)
+    insert = '-c "INSERT INTO ticks (id) VALUES ($i)"'  # $i: the loop's counter, expanded by the host's sh
+    writer = (f"i=0; while i=$((i + 1)); docker exec {pitr.container} psql -XAtq -U botstack -d botstack {insert} "
+              ">/dev/null 2>&1; do echo $i > acked; done")
+    host.run(f"rm -f acked; nohup sh -c '{writer}' >/dev/null 2>&1 & sleep {ARCHIVE_TIMEOUT * 2.5:.0f}; "
+             f"docker kill -s KILL {pitr.container} >/dev/null; date -u +%s.%N > killed_at; sleep 2")
+    acked = int(host.run("cat acked").stdout)
+    killed_at = float(host.run("cat killed_at").stdout)
+    image = host.run(f"docker inspect -f '{{{{.Image}}}}' {pitr.container}").stdout.strip()
+    host.run(f"docker stop {pitr.container} >/dev/null; docker run --rm --user 999:999 "
+             f"-v botstack-pitr-database-data:/data --entrypoint sh {image} -c 'rm -rf /data/* /data/.[!.]*'")
+    assert host.run(f"docker run --rm -v botstack-pitr-database-data:/data --entrypoint ls {image} -A /data").stdout == ""
+    out = restore(pitr, "--latest")
+    assert "restored botstack to the latest archived point" in out.stdout, out
+    restored, last_at = pitr.sql("SELECT count(*) || ' ' || coalesce(extract(epoch FROM max(at)), 0) FROM ticks").split()
+    missing = acked - int(restored)
+    lost_seconds = killed_at - float(last_at)
+    print(f"\nPITR after SIGKILL + lost volume: {acked} rows acknowledged, {restored} restored, {missing} missing "
+          f"(the last {lost_seconds:.1f} s before the kill; archive_timeout {ARCHIVE_TIMEOUT} s)")
+    assert int(restored) > 0 and pitr.sql("SELECT max(id) = count(*) FROM ticks") == "t", "a gap in the restored rows"
+    assert lost_seconds <= ARCHIVE_TIMEOUT + 3, f"{lost_seconds:.1f} s of committed writes lost"
