@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.double import DoubleError
 from tests.e2e.devstack import REPO, DevStack, remove_stack_leftovers, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -76,14 +75,6 @@ def test_a_rotated_jwt_secret_invalidates_issued_tokens(stack):
     assert stack.post(created["id"])["text"] == "written before the JWT rotation"
 
 
-# Runs after the JWT test: its `up` fails on the defect below, and a later `up` would retry the rotation.
-@pytest.mark.xfail(
-    strict=True,
-    raises=DoubleError,
-    reason="defect (components/api.py, worker: create-before-delete): the old API keeps running until the end of the "
-    "update, on the old Redis password against the restarted cache, answers 503 (redis down) through the `api` alias, "
-    "and the deploy check fails `up`",
-)
 def test_a_rotated_redis_password_takes_effect_and_keeps_the_data(stack):
     old = stack.secret_file("redis_password")
     assert old != ROTATED_REDIS_PASSWORD

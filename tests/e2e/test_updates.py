@@ -95,6 +95,10 @@ def step(stack: DevStack, action: str, name: str, since: int) -> Any:
     return line
 
 
+def containers_in(changes: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {name: actions for name, actions in changes.items() if name.endswith("-container")}
+
+
 def psql(stack: DevStack, sql: str, app_name: str = "e2e", post_id: int | None = None) -> str:
     """psql in the database container; `post_id` reaches the SQL as current_setting('e2e.post_id')."""
     environment = {"PGAPPNAME": app_name}
@@ -137,7 +141,9 @@ def test_replacing_the_api_under_load_fails_no_request_and_keeps_latency_low(sta
         time.sleep(2)
     result = load.result
     print(f"\ne2e updates: API replaced in {replace_seconds:.1f} s under load: {result.summary()}")
-    assert changes == {"api-container": CONTAINER_REPLACED, **DEPLOY_CHECK_RERUN}
+    # The API container alone is replaced (the migrations' one-off container may take the API's limits too).
+    assert containers_in(changes) == {"api-container": CONTAINER_REPLACED}
+    assert changes["deploy-check-http"] == DEPLOY_CHECK_RERUN["deploy-check-http"]
     # The new API was healthy (create + wait ended) before the old one was stopped, and the deploy check ran
     # against the new one before that too.
     created = step(stack, "replaced", "api-container", UPS[-1])
