@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_snake
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from components import config_values as values
 from components.config_errors import ConfigError, Invalid, Problems
@@ -589,6 +589,8 @@ def validate(stack: str, stack_config: Mapping[str, Any]) -> StackConfig:
         config = StackConfig(**init)
     except ValidationError as error:
         lines += format_errors(error.errors(include_input=False), stack).splitlines()[1:]
+    except SettingsError as error:  # a BOTSTACK_<KEY> variable pydantic-settings can't decode (bad JSON)
+        lines.append(_unreadable_variable_line(str(error)))
     if config is not None and stack == "prod" and config.vds is None:
         lines.append(
             "- botstack:vds: stack 'prod' runs on a VDS and needs it.\n"
@@ -599,6 +601,18 @@ def validate(stack: str, stack_config: Mapping[str, Any]) -> StackConfig:
         raise ConfigError("\n".join([_HEADER.format(stack=stack), *lines]))
     assert config is not None
     return config
+
+
+def _unreadable_variable_line(message: str) -> str:
+    """The problem line for an environment variable that isn't valid JSON (its value is never echoed)."""
+    found = re.search(r'field "(\w+)"', message)
+    field = found.group(1) if found else None
+    key = f"botstack:{to_camel(field)}" if field else "botstack:<key>"
+    variable = f"BOTSTACK_{field.upper()}" if field else "a BOTSTACK_<KEY> variable"
+    return (
+        f"- {key}: the environment variable {variable} is not valid JSON (objects are JSON here).\n"
+        f"  fix: unset {variable}, or set it to a JSON object, e.g. {variable}='{{\"worker\": {{\"memory\": \"256M\"}}}}'"
+    )
 
 
 def format_errors(errors: Iterable[Mapping[str, Any]], stack: str) -> str:

@@ -96,15 +96,14 @@ def test_a_secret_from_a_variable_is_checked_and_never_echoed(monkeypatch):
     assert bad_token not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect in components/config.py: invalid JSON in an object variable of a dict-typed key (BOTSTACK_RESOURCES) "
-    "escapes as pydantic_settings.SettingsError, a traceback naming neither the variable nor a fix",
-)
 def test_invalid_json_in_an_object_variable_is_a_config_error_naming_the_variable(monkeypatch):
     monkeypatch.setenv("BOTSTACK_RESOURCES", '{"api": {"memory": "512M"}')
-    with pytest.raises(ConfigError, match="BOTSTACK_RESOURCES"):
+    with pytest.raises(ConfigError) as error:
         validate("dev", {})
+    message = str(error.value)
+    assert "- botstack:resources: the environment variable BOTSTACK_RESOURCES is not valid JSON" in message
+    assert "fix: unset BOTSTACK_RESOURCES" in message
+    assert '"512M"}' not in message  # the value is not echoed
 
 
 def test_invalid_json_in_an_object_variable_of_a_section_names_the_variable(monkeypatch):
