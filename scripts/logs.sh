@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Usage: scripts/logs.sh [--dry-run] STACK [SERVICE]
 #
-# Follow the logs of one service (container botstack-STACK-SERVICE) or of every container of the
-# stack (label botstack.stack=STACK), each line prefixed with the container's name.
+# Follow the logs of one service (its running container, found by the labels botstack.stack=STACK and
+# botstack.service=SERVICE) or of every container of the stack, each line prefixed with the container's name.
 # Stacks on a VDS (config botstack:vds set, e.g. prod) are read there through DOCKER_HOST=ssh://... from the stack output
 # dockerHost, with the host key pinned from botstack:vds.hostKey.
-# Environment: BOTSTACK_PROJECT (default botstack), TAIL (lines of history, default 100),
+# Environment: TAIL (lines of history, default 100),
 # BOTSTACK_SSH_KEY (private key file for the VDS; default ssh-agent / ~/.ssh/config).
 set -euo pipefail
 
@@ -25,7 +25,6 @@ fi
 (($# >= 1 && $# <= 2)) || usage
 stack="$1"
 service="${2:-}"
-project="${BOTSTACK_PROJECT:-botstack}"
 tail_lines="${TAIL:-100}"
 [[ "$stack" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid stack name '$stack'"
 [[ -z "$service" || "$service" =~ ^[a-z0-9-]+$ ]] || die "invalid service name '$service'"
@@ -51,7 +50,16 @@ if is_remote "$stack"; then
 fi
 
 if [[ -n "$service" ]]; then
-  run docker logs --follow --tail "$tail_lines" "$project-$stack-$service"
+  # By labels, not by name: api and worker are replaced start-first and have generated names.
+  filters=(--filter "label=botstack.stack=$stack" --filter "label=botstack.service=$service")
+  if [[ "$DRY_RUN" == 1 ]]; then
+    run docker ps ${filters[@]+"${filters[@]}"} --format '{{.Names}}'
+    echo "+ docker logs --follow --tail $tail_lines NAME"
+    exit 0
+  fi
+  name="$(docker ps ${filters[@]+"${filters[@]}"} --format '{{.Names}}' | sort | tail -n 1)"
+  [[ -n "$name" ]] || die "no running container of service '$service' in stack '$stack' (is the stack up? make up STACK=$stack)"
+  run docker logs --follow --tail "$tail_lines" "$name"
   exit 0
 fi
 

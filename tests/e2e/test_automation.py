@@ -72,7 +72,8 @@ def test_up_converges_and_destroys(real_parts, docker_client, tmp_path, monkeypa
             stack.set_config(key, auto.ConfigValue(value=value), path=False)
         up = stack.up(on_output=print)
         assert up.summary.result == "succeeded"
-        assert up.outputs["containers"].value["api"] == f"botstack-{name}-api"
+        api = docker_client.containers.get(up.outputs["containers"].value["api"])  # a generated name (start-first)
+        assert api.labels["botstack.stack"] == name and api.labels["botstack.service"] == "api"
         # A second run must converge: nothing to change right after `up`.
         preview = stack.preview(expect_no_changes=True, on_output=print)
         assert set(preview.change_summary) <= {"same"}, json.dumps(preview.change_summary)

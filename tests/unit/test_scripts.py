@@ -30,6 +30,7 @@ case "$(basename "$0") $*" in
   "pulumi up"*|"pulumi preview"*) env | grep -E '^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE_FILE)=' | sed 's/^/  env /' >>"$CALLS"
     exit "${PREVIEW_RC:-0}" ;;
   "docker info") exit "${DOCKER_INFO_RC:-0}" ;;
+  "docker ps --filter label=botstack.stack=dev --filter label=botstack.service=api --format {{.Names}}") echo "api-container-1a2b3c4" ;;
   "ssh "*) for a in "$@"; do case "$a" in UserKnownHostsFile=*) sed 's/^/  known_hosts /' "${a#*=}" >>"$CALLS" ;; esac; done ;;
 esac
 """
@@ -163,11 +164,13 @@ def test_restore_needs_a_dump_and_a_confirmation(fakes: dict[str, str]) -> None:
 
 def test_logs_one_service_and_prod_through_docker_host(fakes: dict[str, str]) -> None:
     assert _run([LOGS_SH, "dev", "api"], fakes).returncode == 0
-    assert "docker logs --follow --tail 100 botstack-dev-api" in _calls(fakes)
+    assert "docker logs --follow --tail 100 api-container-1a2b3c4" in _calls(fakes)  # found by its labels
+    missing = _run([LOGS_SH, "dev", "worker"], fakes)
+    assert missing.returncode == 1 and "no running container of service 'worker' in stack 'dev'" in missing.stderr
     result = _run([LOGS_SH, "--dry-run", "prod", "web"], fakes)
     assert result.returncode == 0, result.stderr
     assert "+ export DOCKER_HOST=<dockerHost>" in result.stdout
-    assert "+ docker logs --follow --tail 100 botstack-prod-web" in result.stdout
+    assert "+ docker ps --filter label=botstack.stack=prod --filter label=botstack.service=web --format" in result.stdout
 
 
 @pytest.mark.e2e
