@@ -9,21 +9,8 @@
 # The pinned Pulumi CLI is scripts/install-pulumi.sh's job.
 set -euo pipefail
 
-DRY_RUN=0
-say() { echo "botstack: $*" >&2; }
-die() {
-  say "$*"
-  exit 1
-}
-run() {
-  if [[ "$DRY_RUN" == 1 ]]; then
-    local quoted
-    printf -v quoted '%q ' "$@"
-    echo "+ ${quoted% }"
-  else
-    "$@"
-  fi
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 can_apt() { [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; }

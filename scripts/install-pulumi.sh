@@ -13,31 +13,16 @@
 # BOTSTACK_PULUMI_CHECKSUMS_URL point at a mirror of the release. Messages go to stderr; `bin-dir` prints to stdout.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/versions.env
 source "$REPO/scripts/versions.env"
 
-DRY_RUN=0
 CACHE="${BOTSTACK_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/botstack/engine}"
 TARGET="$CACHE/pulumi-v$PULUMI_VERSION"
 # Overridable for tests and mirrors: where the tarball and the release's checksums file are fetched.
 RELEASE_URL="${BOTSTACK_PULUMI_RELEASE_URL:-$PULUMI_RELEASE_URL}"
 CHECKSUMS_URL="${BOTSTACK_PULUMI_CHECKSUMS_URL:-$PULUMI_CHECKSUMS_URL}"
-
-say() { echo "botstack: $*" >&2; }
-die() {
-  say "$*"
-  exit 1
-}
-run() {
-  if [[ "$DRY_RUN" == 1 ]]; then
-    local quoted
-    printf -v quoted '%q ' "$@"
-    echo "+ ${quoted% }" >&2
-  else
-    "$@"
-  fi
-}
 
 installed() {
   [[ -x "$TARGET/bin/pulumi" ]] && [[ "$("$TARGET/bin/pulumi" version 2>/dev/null)" == "v$PULUMI_VERSION" ]]

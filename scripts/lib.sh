@@ -2,7 +2,7 @@
 # Shared helpers of scripts/pulumi-stack.sh and scripts/logs.sh; source it, don't run it.
 #   REPO            the repository root
 #   run CMD...      runs CMD, or prints it (shell-quoted, prefixed "+ ") when DRY_RUN=1
-#   die MSG         prints "botstack: MSG" to stderr and exits 1
+#   say MSG / die MSG  print "botstack: MSG" to stderr (die then exits 1)
 #   need_pulumi / need_language_host / need_docker / need_ssh: check a prerequisite, say what is
 #                   missing and how to get it (need_pulumi installs the pinned CLI when it is missing)
 #   pulumi_env [STACK]  the state backend (PULUMI_BACKEND_URL, default a file backend in
@@ -15,8 +15,10 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DRY_RUN="${DRY_RUN:-0}"
 
+say() { echo "botstack: $*" >&2; }
+
 die() {
-  echo "botstack: $*" >&2
+  say "$*"
   exit 1
 }
 
