@@ -286,6 +286,7 @@ PermitRootLogin ${ROOT_LOGIN}
 AllowUsers ${SSH_USERS}
 MaxAuthTries 3
 LoginGraceTime 30
+MaxStartups 10:30:60
 ClientAliveInterval 300
 ClientAliveCountMax 2
 X11Forwarding no
