@@ -193,13 +193,16 @@ def deploy_user(value: str) -> str:
 
 
 def bootstrap_user(value: str) -> str:
+    """root, or a normal user with passwordless sudo: the Server component then runs provisioning through `sudo -n`."""
     no_edges(value)
-    if value != "root":
-        raise Invalid(
-            "must be root: the first provisioning step runs server/provision.sh as this user without sudo, and it "
-            "needs root (packages, users, sshd, firewall); a user with passwordless sudo is not supported yet",
-            example="'root'",
-        )
+    if value == "root":
+        return value
+    if not re.fullmatch(UNIX_USER, value, re.ASCII):
+        raise Invalid("must be root or a Linux user name with passwordless sudo: lowercase letters, digits, '_' and "
+                      "'-', starting with a letter or '_', at most 32 characters", example="'root'")
+    if value in SYSTEM_USERS or value.startswith("systemd-"):
+        raise Invalid("is a system account without a login; use root or the provider's admin user (with passwordless "
+                      "sudo)", example="'root'")
     return value
 
 

@@ -52,7 +52,7 @@ def test_a_bad_config_declares_nothing():
 def test_every_problem_is_reported_at_once(private_key):
     message = error_of("prod", valid_prod(
         private_key,
-        vds={"host": "bad host", "user": "root", "bootstrapUser": "ubuntu"},
+        vds={"host": "bad host", "user": "root", "bootstrapUser": "nobody"},
         backup={"schedule": "99 99 99 99 99"},
         database={"name": "x" * 63},
         bogus=1,
