@@ -72,7 +72,6 @@ lock: ## re-pin every Python dependency with hashes (requirements.lock) from req
 clean: ## remove the virtualenv and test caches (not the stacks)
 	rm -rf $(VENV) .pytest_cache tests/.cache
 
-
 .PHONY: rollback
 rollback: venv ## go back to the app images of the previous deploy (STACK=dev|prod; docs/rollback.md)
 	@scripts/rollback.sh $(STACK)

@@ -96,7 +96,7 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
         n = f"{backup.rows:,}"
         rows += [
             f"| backup of a seeded database ({n} posts + {n} publications, {mb(backup.database_bytes)} on disk): time "
-            f"| {secs(backup.project_seconds)} (server/backup.sh, `pg_dump -Fc` + check + sha256) "
+            f"| {secs(backup.project_seconds)} (server/backup.sh, `pg_dump -Fc -Z 1` + row counts + sha256) "
             f"| {secs(backup.plain_seconds)} (`pg_dump > file.sql`) |",
             f"| backup size | {mb(backup.project_bytes)} | {mb(backup.plain_bytes)} |",
             f"| restore time (best of {RESTORE_ROUNDS}) | {secs(backup.restore_j2_seconds)} (`pg_restore -j 2`), "
