@@ -71,6 +71,18 @@ _EMAIL = r"[A-Za-z0-9._%+-]{1,64}@(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{
 _TELEGRAM_BOT_ID = r"[0-9]{1,20}:[A-Za-z0-9_-]{20,}"
 
 
+def _https_url(value: str) -> str:
+    if len(value) > 2048 or not re.fullmatch(r"https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%/-]*)?", value, re.ASCII):
+        raise Invalid("is not an https URL (expected e.g. https://acme-staging-v02.api.letsencrypt.org/directory)")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    if len(value) > 4096 or not re.fullmatch(r"(?:/[A-Za-z0-9._-]+)+", value, re.ASCII):
+        raise Invalid("is not an absolute file path of letters, digits and ._- (expected e.g. /etc/botstack/root.pem)")
+    return value
+
+
 def _email(value: str) -> str:
     values.no_edges(value)
     if not re.fullmatch(_EMAIL, value, re.ASCII):
@@ -220,6 +232,11 @@ class PortsConfig(_Section):
     web: int = Field(8080, ge=1, le=65535, description="dev: host port of the web entrypoint, on 127.0.0.1.")
     database: int | None = Field(None, ge=1, le=65535, description="dev only: publish PostgreSQL on 127.0.0.1:<port>.")
     cache: int | None = Field(None, ge=1, le=65535, description="dev only: publish Redis on 127.0.0.1:<port>.")
+    web_https: int | None = Field(
+        None, ge=1, le=65535,
+        description="dev only: publish web's HTTPS on 127.0.0.1:<port>; with `domain` (and a test CA in `acmeCa`) "
+        "dev then serves HTTPS for it.",
+    )  # fmt: skip
 
 
 class PitrConfig(_Section):
@@ -396,6 +413,17 @@ class StackConfig(BaseSettings):
     )
     acme_email: Annotated[str, AfterValidator(_email)] | None = Field(
         None, description="E-mail for the ACME account of `domain`.", examples=["ops@example.com"]
+    )
+    acme_ca: Annotated[str, AfterValidator(_https_url)] | None = Field(
+        None,
+        description="ACME directory URL for `domain`'s certificate; default: Let's Encrypt (with ZeroSSL as fallback).",
+        examples=["https://acme-staging-v02.api.letsencrypt.org/directory"],
+    )
+    acme_ca_root: Annotated[str, AfterValidator(_absolute_path)] | None = Field(
+        None,
+        description="PEM file, on the Docker host, of the root that signs `acmeCa`'s own HTTPS certificate "
+        "(only for a private test CA such as pebble).",
+        examples=["/etc/botstack/pebble-root.pem"],
     )
     images: ImagesConfig = Field(default_factory=ImagesConfig, description="Image sources (see ImagesConfig).")
     db_password: Annotated[SecretStr | None, _secret_rules(12, url_safe=True)] = Field(

@@ -1,5 +1,9 @@
 """WebFrontend: Caddy serving the static site and proxying /api to the API; HTTPS for `domain` in prod.
 
+The certificate comes from Let's Encrypt, or from the ACME server `acmeCa` (Let's Encrypt's staging server, or a
+test CA such as pebble, whose own HTTPS root `acmeCaRoot` is then mounted read-only). Dev serves HTTPS for
+`domain` too when `ports.webHttps` publishes 443 (the e2e suite gets a certificate from pebble this way).
+
 Caddy reaches the API by its network alias `api`, which Docker's DNS answers with every API container: during
 an update the new one (already healthy) and the old one (draining). A request that meets the old one as it
 stops is retried (`proxy.lbTryDuration`), so an update through the web entrypoint fails no request
@@ -25,12 +29,15 @@ from components.container import (
     PublishedPort,
     data_volume,
     hardened_container,
+    secret_path,
 )
 from components.naming import Naming
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
 GRACE_SECONDS = 10
+# Mounted like a secret file (read-only from the Docker host) although a CA root is public.
+ACME_CA_ROOT_FILE = "acme-ca-root.pem"
 
 
 @dataclass(frozen=True)
@@ -58,13 +65,16 @@ class WebFrontend(pulumi.ComponentResource):
             image=args.image,
             user=APP_USER,
             envs=web_environment(config),
+            secret_files={ACME_CA_ROOT_FILE: config.acme_ca_root} if config.acme_ca_root else {},
             volumes={"/data": volume.name},
             tmpfs={**DEFAULT_TMPFS, "/config": "rw,noexec,nosuid,size=8m"},
             # every 2 s (the shared default is 5 s): `up` waits for web last, so this is time every apply waits
             healthcheck=Healthcheck(
                 ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/healthz"], interval="2s", retries=25
             ),
-            networks=[NetworkAttachment(args.edge_network, ["web"])],
+            # `domain` as an alias too: containers on the edge network (an ACME server validating the domain in
+            # the e2e suite, a bot calling its own site) reach web by its public name without leaving the host.
+            networks=[NetworkAttachment(args.edge_network, ["web", *([config.domain] if config.domain else [])])],
             ports=published_ports(config),
             resources=config.resources_for("web"),
             logging=config.logging,
@@ -76,11 +86,22 @@ class WebFrontend(pulumi.ComponentResource):
         self.register_outputs({"containerName": self.container_name, "publicUrl": self.public_url})
 
 
+def serves_https(config: StackConfig) -> bool:
+    """HTTPS for `domain`: in prod, or in dev when 443 is published (`ports.webHttps`)."""
+    return bool(config.domain) and (config.is_remote or config.ports.web_https is not None)
+
+
 def web_environment(config: StackConfig) -> dict[str, pulumi.Input[str]]:
     """The web image's settings (app/web/Caddyfile reads them)."""
+    https = serves_https(config)
     return {
-        "SITE_ADDRESS": config.domain if config.domain and config.is_remote else f":{HTTP_PORT}",
+        "SITE_ADDRESS": config.domain if https and config.domain else f":{HTTP_PORT}",
         "ACME_EMAIL": config.acme_email or "",
+        "ACME_CA_OPTION": f"acme_ca {config.acme_ca}" if config.acme_ca else "",
+        "ACME_CA_ROOT_OPTION": f"acme_ca_root {secret_path(ACME_CA_ROOT_FILE)}" if config.acme_ca_root else "",
+        # Plain HTTP to 127.0.0.1 serves the app where that is the local entrypoint; where port 80 is public and
+        # redirects to HTTPS, only the healthcheck.
+        "LOOPBACK_SERVES": "health" if https and config.is_remote else "app",
         "API_UPSTREAM": f"api:{API_PORT}",
         "LB_TRY_DURATION": config.proxy.lb_try_duration,
         "LB_TRY_INTERVAL": config.proxy.lb_try_interval,
@@ -88,9 +109,12 @@ def web_environment(config: StackConfig) -> dict[str, pulumi.Input[str]]:
 
 
 def published_ports(config: StackConfig) -> list[PublishedPort]:
-    """dev: one port on 127.0.0.1. prod: 80 (and 443 with a domain) on every address: the public entrypoint."""
+    """dev: ports on 127.0.0.1. prod: 80 (and 443 with a domain) on every address: the public entrypoint."""
     if not config.is_remote:
-        return [PublishedPort(HTTP_PORT, config.ports.web)]
+        ports = [PublishedPort(HTTP_PORT, config.ports.web)]
+        if serves_https(config) and config.ports.web_https is not None:
+            ports.append(PublishedPort(HTTPS_PORT, config.ports.web_https))
+        return ports
     ports = [PublishedPort(HTTP_PORT, HTTP_PORT, ip="0.0.0.0")]  # noqa: S104 - the public entrypoint
     if config.domain:
         ports.append(PublishedPort(HTTPS_PORT, HTTPS_PORT, ip="0.0.0.0"))  # noqa: S104

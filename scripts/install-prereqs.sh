@@ -65,7 +65,7 @@ ensure_docker() {
 }
 
 test_packages() {
-  local packages=(debootstrap debian-archive-keyring redis-server openssh-client age python3-venv caddy)
+  local packages=(debootstrap debian-archive-keyring redis-server openssh-client age python3-venv caddy pebble)
   # Any PostgreSQL version the distribution ships (15 on Debian 12, 16 on Ubuntu 24.04).
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
   apt_install ${packages[@]+"${packages[@]}"}
