@@ -8,40 +8,15 @@ neither passes nor is waived is a FAIL and fails the test. Run with `-s` to see 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
+from tests.e2e.cis import Check, run_checks
 from tests.e2e.vds.conftest import Provisioned, provisioned, vds_host  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.e2e
 
 WEAK = ("sha1", "md5", "cbc", "nistp", "umac-64", "group14", "group1-", "group-exchange", "arcfour", "3des")
-
-
-@dataclass(frozen=True)
-class Check:
-    id: str
-    what: str
-    passes: Callable[[], bool]
-    waived: str = ""  # the reason a check is not applied; empty: it must pass
-
-
-def run_checks(checks: list[Check]) -> tuple[int, int, list[str]]:
-    passed, waived, failed = 0, 0, []
-    for check in checks:
-        if check.waived:
-            print(f"WAIVED {check.id} {check.what}: {check.waived}")
-            waived += 1
-        elif check.passes():
-            print(f"PASS {check.id} {check.what}")
-            passed += 1
-        else:
-            print(f"FAIL {check.id} {check.what}")
-            failed.append(f"{check.id} {check.what}")
-    print(f"{passed} PASS, {waived} WAIVED, {len(failed)} FAIL")
-    return passed, waived, failed
 
 
 def docker_daemon_checks(daemon: dict, info: dict) -> list[Check]:

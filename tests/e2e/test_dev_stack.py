@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.double import DoubleError, run_program
+from tests.e2e.cis import container_checks, run_checks
 from tests.e2e.devstack import (
     APP_SERVICES,
     BOT_TOKEN,
@@ -136,6 +137,18 @@ def test_docker_inspect_shows_what_was_declared(full_stack):
         assert config["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL"), service
         env = "\n".join(config.get("Env") or [])
         assert "postgresql://" not in env and "redis://" not in env, f"{service}: a URL with a password in Env"
+
+
+def test_cis_docker_benchmark_over_every_container(full_stack):
+    """CIS Docker 4.x/5.x over `docker inspect` of every container: each check PASS or WAIVED with its reason."""
+    containers = full_stack.client.containers.list(filters={"label": f"botstack.stack={full_stack.stack}"})
+    services = {c.labels["botstack.service"] for c in containers}
+    assert services == {"database", "cache", *APP_SERVICES, "web"}, services
+    print(f"\n# CIS Docker Benchmark 4.x/5.x over the dev 'full' stack's {len(containers)} containers")
+    checks = [check for c in containers for check in container_checks(c.labels["botstack.service"], c.attrs)]
+    passed, waived, failed = run_checks(checks)
+    assert not failed, failed
+    assert waived == len(containers)  # 5.14 (restart policy) only
 
 
 def test_nothing_listens_on_every_address(full_stack):

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.double import RealMocks, run_program
+from tests.e2e.cis import container_checks, run_checks
 from tests.e2e.devstack import PROGRAM, REPO, alembic_head, assert_no_secret_in_plain_state, leaked
 from tests.e2e.vds.host import VdsHost, start_vds_host
 from tests.setup import BACKEND_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, WEB_IMAGE
@@ -126,6 +127,20 @@ def test_containers_run_on_the_vds_engine_hardened(prod):
     assert inspect["HostConfig"]["ReadonlyRootfs"] and inspect["Config"]["User"] == "999:999"
     env = "\n".join(inspect["Config"]["Env"])
     assert "POSTGRES_PASSWORD_FILE=/run/secrets/db_password" in env and "POSTGRES_PASSWORD=" not in env
+
+
+def test_cis_docker_benchmark_over_every_container_on_the_vds(prod):
+    """CIS Docker 4.x/5.x over `docker inspect` of every container on the VDS: PASS, or WAIVED with the reason."""
+    ids = prod.vds(f"docker ps -q --filter label=botstack.stack={STACK}").split()
+    inspected = json.loads(prod.vds("docker inspect " + " ".join(ids)))
+    print(f"\n# CIS Docker Benchmark 4.x/5.x over the prod stack's {len(inspected)} containers on the VDS")
+    checks = []
+    for attrs in inspected:
+        service = attrs["Config"]["Labels"]["botstack.service"]
+        checks += container_checks(service, attrs, public=service == "web")
+    passed, waived, failed = run_checks(checks)
+    assert not failed, failed
+    assert waived == len(inspected) + 2  # 5.14 everywhere; 5.7 and 5.13 for the public web entrypoint
 
 
 def test_secrets_are_files_only_root_can_list(prod):

@@ -30,7 +30,8 @@ case "$(basename "$0") $*" in
   "pulumi up"*|"pulumi preview"*) env | grep -E '^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE_FILE)=' | sed 's/^/  env /' >>"$CALLS"
     exit "${PREVIEW_RC:-0}" ;;
   "docker info") exit "${DOCKER_INFO_RC:-0}" ;;
-  "docker ps --filter label=botstack.stack=dev --filter label=botstack.service=api --format {{.Names}}") echo "api-container-1a2b3c4" ;;
+  "docker ps --filter label=botstack.stack=dev --filter label=botstack.service=api --format {{.Names}}")
+    echo "api-container-1a2b3c4" ;;
   "ssh "*) for a in "$@"; do case "$a" in UserKnownHostsFile=*) sed 's/^/  known_hosts /' "${a#*=}" >>"$CALLS" ;; esac; done ;;
 esac
 """
