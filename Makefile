@@ -61,7 +61,7 @@ test-unit: venv ## the fast tests only (mock runtime, no Docker)
 lint: venv ## static checks: ruff, mypy, shellcheck, hadolint, actionlint
 	$(PY) -m pytest tests/lint
 
-bench: venv setup ## measure updates, apply times, backups and image sizes on the real engine
+bench: venv setup ## measure updates, apply times, backups and image sizes on the Docker engine (through the provider double)
 	$(PY) -m tests.bench
 
 lock: ## re-pin every Python dependency with hashes (requirements.lock) from requirements-test.txt

@@ -1,7 +1,7 @@
 """CIS-style checks: each check prints `PASS <id> <what>` or `WAIVED <id> <what>: <reason>`; anything else is a FAIL.
 
 The container checks follow the CIS Docker Benchmark's sections 4 and 5 (as docker-bench-security runs
-them) over one container's `docker inspect`; tests/e2e/test_cis.py checks the daemon and sshd of a
+them) over one container's `docker inspect`; tests/e2e/vds/test_cis.py checks the daemon and sshd of a
 provisioned host the same way.
 """
 

@@ -66,6 +66,15 @@ def stack_config(profile: str, web_port: int, **extra: Any) -> dict[str, str]:
     return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
+def wait_for_network(client: docker.DockerClient, network: str, seconds: float = 300) -> None:
+    """Wait until the double has created the stack's network (a sidecar joins it before the app needs it)."""
+    deadline = time.monotonic() + seconds
+    while not client.networks.list(names=[network]):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"network {network} never appeared")
+        time.sleep(0.2)
+
+
 class BotApiContainer:
     """The Bot API stand-in as a container on the stack's edge network (alias `telegram`), started as soon as
     that network exists, so the bot finds it when the double creates the bot container."""
@@ -79,11 +88,7 @@ class BotApiContainer:
 
     def _start_when_ready(self) -> None:
         try:
-            deadline = time.monotonic() + 300
-            while not self.client.networks.list(names=[self.network]):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"network {self.network} never appeared")
-                time.sleep(0.2)
+            wait_for_network(self.client, self.network)
             container = self.client.containers.create(
                 PYTHON_IMAGE,
                 ["python3", "/standin.py", "0.0.0.0", "8081"],

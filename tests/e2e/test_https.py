@@ -15,7 +15,6 @@ import shutil
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.devstack import DevStack, free_port, remove_stack_leftovers, wait_until
+from tests.e2e.devstack import DevStack, free_port, remove_stack_leftovers, wait_for_network, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -100,20 +99,16 @@ class Pebble:
 
     def _start_when_ready(self) -> None:
         try:
-            deadline = time.monotonic() + 300
-            while not self.client.networks.list(names=[self.network]):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"network {self.network} never appeared")
-                time.sleep(0.2)
+            wait_for_network(self.client, self.network)
             pebble = shutil.which("pebble") or "/usr/bin/pebble"
             container = self.client.containers.create(
                 BASE_IMAGE,
                 ["/usr/local/bin/pebble", "-config", "/pebble/pebble-config.json"],
                 name=self.name,
                 volumes={
-                pebble: {"bind": "/usr/local/bin/pebble", "mode": "ro"},
-                str(self.directory): {"bind": "/pebble", "mode": "ro"},
-            },
+                    pebble: {"bind": "/usr/local/bin/pebble", "mode": "ro"},
+                    str(self.directory): {"bind": "/pebble", "mode": "ro"},
+                },
                 ports={"15000/tcp": ("127.0.0.1", self.management_port)},
                 labels={"botstack.e2e": "1"},
                 user="65534:65534",
