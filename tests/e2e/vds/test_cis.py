@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.e2e.cis import Check, run_checks
-from tests.e2e.vds.conftest import Provisioned, provisioned, vds_host  # noqa: F401 - the fixtures
+from tests.e2e.vds.conftest import Provisioned
 
 pytestmark = pytest.mark.e2e
 
@@ -91,7 +91,7 @@ def sshd_checks(sshd: dict[str, list[str]]) -> list[Check]:
     ]
 
 
-def test_cis_server_daemon_and_sshd(provisioned: Provisioned) -> None:  # noqa: F811 - the imported fixture
+def test_cis_server_daemon_and_sshd(provisioned: Provisioned) -> None:
     host = provisioned.host
     daemon = json.loads(host.run("cat /etc/docker/daemon.json").stdout)
     info = json.loads(host.run("docker info --format '{{json .}}'").stdout)
