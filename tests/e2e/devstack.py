@@ -75,44 +75,66 @@ def wait_for_network(client: docker.DockerClient, network: str, seconds: float =
         time.sleep(0.2)
 
 
-class BotApiContainer:
-    """The Bot API stand-in as a container on the stack's edge network (alias `telegram`), started as soon as
-    that network exists, so the bot finds it when the double creates the bot container."""
+class NetworkSidecar:
+    """A helper container that joins the stack's network under `aliases` as soon as the double creates that
+    network, from a thread, so it answers before the app containers that need it start. Subclasses say
+    what to run in `create()`; `raise_if_failed()` reports a start that went wrong."""
+
+    aliases: list[str] = []
 
     def __init__(self, client: docker.DockerClient, network: str, name: str) -> None:
         self.client, self.network, self.name = client, network, name
-        self.port = free_port()
         self.error: Exception | None = None
         self.thread = threading.Thread(target=self._start_when_ready, daemon=True)
         self.thread.start()
 
+    def create(self) -> docker.models.containers.Container:
+        raise NotImplementedError
+
     def _start_when_ready(self) -> None:
         try:
             wait_for_network(self.client, self.network)
-            container = self.client.containers.create(
-                PYTHON_IMAGE,
-                ["python3", "/standin.py", "0.0.0.0", "8081"],
-                name=self.name,
-                volumes={str(STANDIN_SCRIPT): {"bind": "/standin.py", "mode": "ro"}},
-                ports={"8081/tcp": ("127.0.0.1", self.port)},
-                labels={"botstack.e2e": "1"},
-                user="65534:65534",
-                environment={"STANDIN_BOT_TOKEN": BOT_TOKEN},  # any other token gets Telegram's 401
-            )
-            self.client.networks.get(self.network).connect(container, aliases=["telegram"])
+            container = self.create()
+            self.client.networks.get(self.network).connect(container, aliases=self.aliases)
             container.start()
-        except Exception as exc:  # reported by sent()
+        except Exception as exc:  # reported by raise_if_failed()
             self.error = exc
 
-    def sent(self) -> list[dict[str, Any]]:
+    def raise_if_failed(self) -> None:
         if self.error:
             raise self.error
-        return httpx.get(f"http://127.0.0.1:{self.port}/_sent", timeout=5).json()["sent"]
 
     def remove(self) -> None:
         self.thread.join(timeout=5)
         with contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(self.name).remove(force=True)
+
+
+class BotApiContainer(NetworkSidecar):
+    """The Bot API stand-in as a container on the stack's edge network (alias `telegram`), so the bot finds it
+    when the double creates the bot container."""
+
+    aliases = ["telegram"]
+
+    def __init__(self, client: docker.DockerClient, network: str, name: str) -> None:
+        self.port = free_port()
+        super().__init__(client, network, name)
+
+    def create(self) -> docker.models.containers.Container:
+        return self.client.containers.create(
+            PYTHON_IMAGE,
+            ["python3", "/standin.py", "0.0.0.0", "8081"],
+            name=self.name,
+            volumes={str(STANDIN_SCRIPT): {"bind": "/standin.py", "mode": "ro"}},
+            ports={"8081/tcp": ("127.0.0.1", self.port)},
+            labels={"botstack.e2e": "1"},
+            user="65534:65534",
+            environment={"STANDIN_BOT_TOKEN": BOT_TOKEN},  # any other token gets Telegram's 401
+        )
+
+    def sent(self) -> list[dict[str, Any]]:
+        self.raise_if_failed()
+        return httpx.get(f"http://127.0.0.1:{self.port}/_sent", timeout=5).json()["sent"]
 
 
 def remove_stack_leftovers(client: docker.DockerClient, stack: str) -> None:

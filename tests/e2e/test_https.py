@@ -8,13 +8,11 @@ container (web's alias on the edge network) and fetches the HTTP-01 or TLS-ALPN-
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import shutil
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.devstack import DevStack, free_port, remove_stack_leftovers, wait_for_network, wait_until
+from tests.e2e.devstack import DevStack, NetworkSidecar, free_port, remove_stack_leftovers, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -69,13 +67,14 @@ def write_listener_certificates(directory: Path) -> Path:
     return root_file
 
 
-class Pebble:
+class Pebble(NetworkSidecar):
     """pebble in a container on the stack's edge network (alias `acme-ca`), started as soon as that network exists,
     before the double creates web (Caddy asks for the certificate as it starts and retries only after a minute)."""
 
+    aliases = [PEBBLE_ALIAS]
+
     def __init__(self, client: docker.DockerClient, network: str, directory: Path) -> None:
-        self.client, self.network, self.directory = client, network, directory
-        self.name = f"botstack-e2e-{STACK}-pebble"
+        self.directory = directory
         self.management_port = free_port()
         config = {
             "pebble": {
@@ -93,36 +92,27 @@ class Pebble:
         for path in directory.iterdir():
             path.chmod(0o644)  # read by pebble's unprivileged user
         directory.chmod(0o755)
-        self.error: Exception | None = None
-        self.thread = threading.Thread(target=self._start_when_ready, daemon=True)
-        self.thread.start()
+        super().__init__(client, network, f"botstack-e2e-{STACK}-pebble")
 
-    def _start_when_ready(self) -> None:
-        try:
-            wait_for_network(self.client, self.network)
-            pebble = shutil.which("pebble") or "/usr/bin/pebble"
-            container = self.client.containers.create(
-                BASE_IMAGE,
-                ["/usr/local/bin/pebble", "-config", "/pebble/pebble-config.json"],
-                name=self.name,
-                volumes={
-                    pebble: {"bind": "/usr/local/bin/pebble", "mode": "ro"},
-                    str(self.directory): {"bind": "/pebble", "mode": "ro"},
-                },
-                ports={"15000/tcp": ("127.0.0.1", self.management_port)},
-                labels={"botstack.e2e": "1"},
-                user="65534:65534",
-                # No random 0-5 s wait before each validation, and no deliberately rejected nonces: real checks, faster.
-                environment={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
-            )
-            self.client.networks.get(self.network).connect(container, aliases=[PEBBLE_ALIAS])
-            container.start()
-        except Exception as exc:  # reported by management()
-            self.error = exc
+    def create(self) -> docker.models.containers.Container:
+        pebble = shutil.which("pebble") or "/usr/bin/pebble"
+        return self.client.containers.create(
+            BASE_IMAGE,
+            ["/usr/local/bin/pebble", "-config", "/pebble/pebble-config.json"],
+            name=self.name,
+            volumes={
+                pebble: {"bind": "/usr/local/bin/pebble", "mode": "ro"},
+                str(self.directory): {"bind": "/pebble", "mode": "ro"},
+            },
+            ports={"15000/tcp": ("127.0.0.1", self.management_port)},
+            labels={"botstack.e2e": "1"},
+            user="65534:65534",
+            # No random 0-5 s wait before each validation, and no deliberately rejected nonces: real checks, faster.
+            environment={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
+        )
 
     def management(self, path: str) -> str:
-        if self.error:
-            raise self.error
+        self.raise_if_failed()
         response = httpx.get(f"https://127.0.0.1:{self.management_port}{path}", verify=False, timeout=5)  # noqa: S501 - pebble's own listener
         response.raise_for_status()
         return response.text
@@ -137,11 +127,6 @@ class Pebble:
             return self.client.containers.get(self.name).logs().decode()
         except docker.errors.NotFound:
             return "(no pebble container)"
-
-    def remove(self) -> None:
-        self.thread.join(timeout=5)
-        with contextlib.suppress(docker.errors.NotFound):
-            self.client.containers.get(self.name).remove(force=True)
 
 
 def https_get(port: int, path: str, ca_pem: str) -> tuple[int, x509.Certificate]:
