@@ -20,10 +20,9 @@ def pinned_version() -> str:
 
 
 def engine_cache() -> Path:
-    """Where scripts/install-pulumi.sh caches the CLI for this user (tests that change HOME pass it on)."""
-    if os.environ.get("BOTSTACK_ENGINE_CACHE"):
-        return Path(os.environ["BOTSTACK_ENGINE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "botstack" / "engine"
+    """Where scripts/install-pulumi.sh caches the CLI for this user, as the script itself says (tests that
+    change HOME pass it on as BOTSTACK_ENGINE_CACHE)."""
+    return pinned_cli_dir().parent.parent
 
 
 def pinned_cli_dir() -> Path:
