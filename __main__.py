@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components.config import load_config
+from components.config_loading import load_config
 from components.stack import build_stack
 
 config = load_config()

@@ -45,7 +45,7 @@ class Cache(pulumi.ComponentResource):
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Cache", name, None, opts)
         config, naming = args.config, args.naming
-        volume = data_volume(name, "cache", naming, self, protect=config.is_remote)
+        volume = data_volume(name, "cache", naming, self, protect=config.on_vds)
         ping = f'REDISCLI_AUTH="$(cat {secret_path("redis_password")})" redis-cli -h 127.0.0.1 ping | grep -q PONG'
         spec = ContainerSpec(
             service="cache",

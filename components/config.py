@@ -1,25 +1,20 @@
-"""The stack config model and its loading: the one place botstack's config is read.
+"""The stack config model: every `botstack:*` key, its type, default, checks and description.
 
 Every key lives under the `botstack:` namespace of `Pulumi.<stack>.yaml`. Top-level keys are
 camelCase in Pulumi config (`sshPrivateKey`) and snake_case in Python (`ssh_private_key`); nested
 objects keep camelCase keys (`vds.hostKey`). `BOTSTACK_<SNAKE_NAME>` environment variables override
 Pulumi config (objects as JSON), which is handy in CI.
 
-`load_config()` validates the whole config before any resource is declared and raises
-`ConfigError` with, for each problem, the key, what is wrong and the `pulumi config set` that fixes
-it. Values of secret keys are never echoed. `ConfigError` is a `pulumi.RunError`, which Pulumi
-prints as its message alone, without a traceback (components/config_errors.py). The checks of
-single values (hosts, users, URLs, cron, names, sizes, durations, SSH keys) are in
-components/config_values.py; those that span keys are here.
+Loading and validating a stack's config is components/config_loading.py; what the user reads when it is
+wrong (the key, the problem, the `pulumi config set` that fixes it) is components/config_messages.py. The
+checks of single values (hosts, users, URLs, cron, names, sizes, durations, SSH keys) are in
+components/config_values.py; those that span keys are here. Sections render their own docker inputs.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -28,38 +23,30 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel, to_snake
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic.alias_generators import to_camel
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from components import config_values as values
+from components.catalogue import FULL_ONLY_SERVICE_NAMES, SERVICE_NAMES
 from components.config_errors import ConfigError, Invalid, Problems
 from components.config_values import FullMatch, format_mb, megabytes
+from components.contract import pin_problem
 
 __all__ = [
     "ConfigError",
     "DEFAULT_RESOURCES",
-    "FULL_ONLY_SERVICES",
     "Invalid",
     "NAMESPACE",
     "SECRET_KEYS",
-    "SERVICES",
     "StackConfig",
     "VdsConfig",
-    "fix_command",
-    "format_errors",
-    "load_config",
     "megabytes",
-    "read_pulumi_config",
-    "validate",
 ]
 
 NAMESPACE = "botstack"
-SERVICES = ("database", "cache", "api", "worker", "bot", "web")
-FULL_ONLY_SERVICES = ("worker", "bot")
 
 # An image reference, Docker's grammar (distribution/reference): [domain[:port]/]path[:tag][@sha256:digest].
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -468,10 +455,10 @@ class StackConfig(BaseSettings):
     @field_validator("resources")
     @classmethod
     def _known_services(cls, value: dict[str, ServiceResources]) -> dict[str, ServiceResources]:
-        unknown = sorted(set(value) - set(SERVICES))
+        unknown = sorted(set(value) - set(SERVICE_NAMES))
         if unknown:
             raise Problems(
-                [Invalid(f"unknown service; services are {', '.join(SERVICES)}", key=name) for name in unknown]
+                [Invalid(f"unknown service; services are {', '.join(SERVICE_NAMES)}", key=name) for name in unknown]
             )
         return value
 
@@ -480,16 +467,16 @@ class StackConfig(BaseSettings):
         problems: list[Invalid] = []
         if self.profile == "full" and self.bot_token is None:
             problems.append(Invalid("is required by profile 'full' (the bot needs it)", key="botToken"))
-        if self.vds is not None and self.ssh_private_key is None:
+        if self.on_vds and self.ssh_private_key is None:
             problems.append(
                 Invalid("is required when vds is set (it logs in to the VDS)", key="sshPrivateKey", fix=values.SSH_KEY_FIX)
             )
         if self.backup.alert_chat_id is not None and self.bot_token is None:
             problems.append(Invalid("needs botToken: backup alerts are sent with the bot's own token", key="backup.alertChatId"))
         problems += self._memory_problems()
-        if self.vds is not None:
+        if self.on_vds:
             for key, ref in self.images.references().items():
-                if _unpinned(ref):
+                if pin_problem(ref):
                     problems.append(Invalid("must be pinned to a tag other than 'latest' (or a digest) in prod", key=key))
             if self.ports.database is not None or self.ports.cache is not None:
                 problems.append(
@@ -507,7 +494,7 @@ class StackConfig(BaseSettings):
     def _memory_problems(self) -> list[Invalid]:
         """Docker refuses a memory reservation above the limit; name the key the user set."""
         problems = []
-        for service in SERVICES:
+        for service in SERVICE_NAMES:
             merged, own = self.resources_for(service), self.resources.get(service)
             limit, reservation = merged.memory, merged.memory_reservation
             if limit is None or reservation is None or reservation <= limit:
@@ -535,15 +522,16 @@ class StackConfig(BaseSettings):
         return problems
 
     @property
-    def is_remote(self) -> bool:
-        """True when the stack runs on a VDS over SSH (prod)."""
+    def on_vds(self) -> bool:
+        """The one answer to "is this prod?": the stack runs on a VDS over SSH (its config sets `vds`). Everything
+        else asks components/placement.py, which asks this."""
         return self.vds is not None
 
     def services(self) -> tuple[str, ...]:
         """The services this profile runs."""
         if self.profile == "full":
-            return SERVICES
-        return tuple(s for s in SERVICES if s not in FULL_ONLY_SERVICES)
+            return SERVICE_NAMES
+        return tuple(s for s in SERVICE_NAMES if s not in FULL_ONLY_SERVICE_NAMES)
 
     def resources_for(self, service: str) -> ServiceResources:
         """The default limits of a service with the user's overrides on top."""
@@ -552,193 +540,3 @@ class StackConfig(BaseSettings):
         if override is None:
             return base
         return base.model_copy(update=override.model_dump(exclude_none=True))
-
-
-def _unpinned(ref: str) -> bool:
-    if "@sha256:" in ref:
-        return False
-    last = ref.rsplit("/", 1)[-1]
-    return ":" not in last or last.endswith(":latest")
-
-
-# ---- loading --------------------------------------------------------------------------------------------------
-
-_TOP_LEVEL = {to_camel(name): name for name in StackConfig.model_fields}
-_HEADER = "botstack: the config of stack '{stack}' is invalid; nothing was created."
-
-
-def _split_pulumi_config(stack_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """`botstack:*` entries -> (StackConfig init values, unknown camelCase keys)."""
-    values: dict[str, Any] = {}
-    unknown: list[str] = []
-    for full_key, raw in stack_config.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE:
-            continue
-        if key not in _TOP_LEVEL:
-            unknown.append(key)
-            continue
-        values[_TOP_LEVEL[key]] = _decode(raw)
-    return values, sorted(unknown)
-
-
-def _unknown_key_lines(unknown: Iterable[str], stack: str | None) -> list[str]:
-    on_stack = f"-s {stack} " if stack else ""
-    return [
-        f"- botstack:{key}: unknown key. Known keys: {', '.join(sorted(_TOP_LEVEL))}.\n"
-        f"  fix: pulumi config rm {on_stack}botstack:{key}"
-        for key in unknown
-    ]
-
-
-def read_pulumi_config(stack_config: Mapping[str, Any], stack: str | None = None) -> dict[str, Any]:
-    """`botstack:*` entries (camelCase key -> raw value) -> StackConfig init values. Objects arrive as JSON."""
-    values, unknown = _split_pulumi_config(stack_config)
-    if unknown:
-        raise ConfigError("\n".join([_HEADER.format(stack=stack or "?"), *_unknown_key_lines(unknown, stack)]))
-    return values
-
-
-def _decode(raw: Any) -> Any:
-    if isinstance(raw, str) and raw[:1] in "{[":
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
-
-
-def validate(stack: str, stack_config: Mapping[str, Any]) -> StackConfig:
-    """Validate raw Pulumi config for a stack; raise ConfigError naming every problem and its fix."""
-    init, unknown = _split_pulumi_config(stack_config)
-    lines = _unknown_key_lines(unknown, stack)
-    config: StackConfig | None = None
-    try:
-        config = StackConfig(**init)
-    except ValidationError as error:
-        lines += format_errors(error.errors(include_input=False), stack).splitlines()[1:]
-    except SettingsError as error:  # a BOTSTACK_<KEY> variable pydantic-settings can't decode (bad JSON)
-        lines.append(_unreadable_variable_line(str(error)))
-    if config is not None and stack == "prod" and config.vds is None:
-        lines.append(
-            "- botstack:vds: stack 'prod' runs on a VDS and needs it.\n"
-            f"  fix: pulumi config set -s {stack} --path 'botstack:vds.host' <address> && "
-            f"pulumi config set -s {stack} --path 'botstack:vds.hostKey' \"$(ssh-keyscan -t ed25519 <address> | cut -d' ' -f2-)\""
-        )
-    if lines:
-        raise ConfigError("\n".join([_HEADER.format(stack=stack), *lines]))
-    assert config is not None
-    return config
-
-
-def _unreadable_variable_line(message: str) -> str:
-    """The problem line for an environment variable that isn't valid JSON (its value is never echoed)."""
-    found = re.search(r'field "(\w+)"', message)
-    field = found.group(1) if found else None
-    key = f"botstack:{to_camel(field)}" if field else "botstack:<key>"
-    variable = f"BOTSTACK_{field.upper()}" if field else "a BOTSTACK_<KEY> variable"
-    return (
-        f"- {key}: the environment variable {variable} is not valid JSON (objects are JSON here).\n"
-        f"  fix: unset {variable}, or set it to a JSON object, e.g. {variable}='{{\"worker\": {{\"memory\": \"256M\"}}}}'"
-    )
-
-
-def format_errors(errors: Iterable[Mapping[str, Any]], stack: str) -> str:
-    """pydantic errors -> lines naming the Pulumi key, the problem and the command that fixes it."""
-    lines = [_HEADER.format(stack=stack)]
-    for error in errors:
-        where = _key_of(error["loc"])
-        cause = (error.get("ctx") or {}).get("error")
-        invalids = cause.problems if isinstance(cause, Problems) else (cause,) if isinstance(cause, Invalid) else ()
-        if not invalids:
-            lines.append(_line(where, _pydantic_message(error), None, stack))
-        for invalid in invalids:
-            key = ".".join(p for p in (where if where != "(config)" else "", invalid.key or "") if p) or where
-            lines.append(_line(key, invalid.message, invalid, stack))
-    return "\n".join(lines)
-
-
-def _pydantic_message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "is required"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-def _line(key: str, message: str, invalid: Invalid | None, stack: str) -> str:
-    if message.startswith("unknown"):
-        fix = f"pulumi config rm -s {stack} --path 'botstack:{key}'"
-    elif invalid is not None and invalid.fix:
-        fix = invalid.fix.replace("{stack}", stack)
-    else:
-        fix = fix_command(key, stack, example=invalid.example if invalid else None)
-    line = f"- botstack:{key}: {message.rstrip('.')}.\n  fix: {fix}"
-    variable = _overriding_variable(key)
-    if variable:
-        line += f"\n  note: the value comes from the environment variable {variable}, which overrides Pulumi config"
-    return line
-
-
-def _overriding_variable(key: str) -> str | None:
-    """The BOTSTACK_* variable that sets this key's top-level value, when one is set."""
-    name = f"BOTSTACK_{to_snake(key.split('.')[0]).upper()}"
-    return next((k for k in os.environ if k.upper() == name), None)
-
-
-def _key_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not isinstance(p, int) and p != "[key]"]
-    if not parts:
-        return "(config)"
-    parts[0] = to_camel(parts[0])
-    return ".".join(parts)
-
-
-def fix_command(key: str, stack: str, example: str | None = None) -> str:
-    """The `pulumi config set` that sets `key` (a camelCase path) on `stack`."""
-    top = key.split(".")[0]
-    secret = "--secret " if top in SECRET_KEYS else ""
-    path = "--path " if "." in key else ""
-    if example is None or top in SECRET_KEYS:
-        example = _example(key)
-    return f"pulumi config set -s {stack} {secret}{path}'botstack:{key}' {example}"
-
-
-def _example(key: str) -> str:
-    parts = key.split(".")
-    model: Any = StackConfig
-    field = None
-    for part in parts:
-        fields = getattr(model, "model_fields", {})
-        field = fields.get(to_snake(part)) or fields.get(part)
-        if field is None:
-            return "<value>"
-        model = field.annotation
-        inner = [a for a in getattr(model, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if inner:
-            model = inner[0]
-    if key.split(".")[0] in SECRET_KEYS:
-        return "<value>  (omit <value> to be prompted without echo)"
-    if field is not None and field.examples:
-        return f"'{field.examples[0]}'"
-    if key == "profile":
-        return "full"
-    if field is not None and isinstance(field.default, str | int) and not isinstance(field.default, bool):
-        return f"'{field.default}'"
-    return "<value>"
-
-
-def all_pulumi_config() -> dict[str, Any]:
-    """Every config entry the Pulumi runtime gives this program (explicit and environment)."""
-    from pulumi.runtime import config as runtime_config
-
-    merged = dict(runtime_config.get_config_env())
-    merged.update(runtime_config.CONFIG.get())
-    return merged
-
-
-def load_config(stack: str | None = None) -> StackConfig:
-    """Read and validate the current stack's `botstack:*` config. Raises ConfigError before any resource exists."""
-    import pulumi
-
-    return validate(stack or pulumi.get_stack(), all_pulumi_config())

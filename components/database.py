@@ -57,13 +57,13 @@ class Database(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Database", name, None, opts)
         config, naming = args.config, args.naming
-        volume = data_volume(name, "database", naming, self, protect=config.is_remote)
+        volume = data_volume(name, "database", naming, self, protect=config.on_vds)
         db = config.database
         pitr = config.backup.pitr
         volumes: dict[str, pulumi.Input[str]] = {DATA_PATH: volume.name}
         managed = [volume]
         if pitr.enabled:
-            repository = data_volume(f"{name}-pitr", "pgbackrest", naming, self, protect=config.is_remote)
+            repository = data_volume(f"{name}-pitr", "pgbackrest", naming, self, protect=config.on_vds)
             volumes[PITR_REPOSITORY] = repository.name
             managed.append(repository)
         spec = ContainerSpec(

@@ -58,7 +58,7 @@ class WebFrontend(pulumi.ComponentResource):
         super().__init__("botstack:components:WebFrontend", name, None, opts)
         config, naming = args.config, args.naming
         # Certificates and ACME account: kept across replacements so renewals don't hit rate limits.
-        volume = data_volume(name, "web", naming, self, protect=config.is_remote)
+        volume = data_volume(name, "web", naming, self, protect=config.on_vds)
         spec = ContainerSpec(
             service="web",
             role="web",
@@ -88,7 +88,7 @@ class WebFrontend(pulumi.ComponentResource):
 
 def serves_https(config: StackConfig) -> bool:
     """HTTPS for `domain`: in prod, or in dev when 443 is published (`ports.webHttps`)."""
-    return bool(config.domain) and (config.is_remote or config.ports.web_https is not None)
+    return bool(config.domain) and (config.on_vds or config.ports.web_https is not None)
 
 
 def web_environment(config: StackConfig) -> dict[str, pulumi.Input[str]]:
@@ -101,7 +101,7 @@ def web_environment(config: StackConfig) -> dict[str, pulumi.Input[str]]:
         "ACME_CA_ROOT_OPTION": f"acme_ca_root {secret_path(ACME_CA_ROOT_FILE)}" if config.acme_ca_root else "",
         # Plain HTTP to 127.0.0.1 serves the app where that is the local entrypoint; where port 80 is public and
         # redirects to HTTPS, only the healthcheck.
-        "LOOPBACK_SERVES": "health" if https and config.is_remote else "app",
+        "LOOPBACK_SERVES": "health" if https and config.on_vds else "app",
         "API_UPSTREAM": f"api:{API_PORT}",
         "LB_TRY_DURATION": config.proxy.lb_try_duration,
         "LB_TRY_INTERVAL": config.proxy.lb_try_interval,
@@ -110,7 +110,7 @@ def web_environment(config: StackConfig) -> dict[str, pulumi.Input[str]]:
 
 def published_ports(config: StackConfig) -> list[PublishedPort]:
     """dev: ports on 127.0.0.1. prod: 80 (and 443 with a domain) on every address: the public entrypoint."""
-    if not config.is_remote:
+    if not config.on_vds:
         ports = [PublishedPort(HTTP_PORT, config.ports.web)]
         if serves_https(config) and config.ports.web_https is not None:
             ports.append(PublishedPort(HTTPS_PORT, config.ports.web_https))
@@ -123,7 +123,7 @@ def published_ports(config: StackConfig) -> list[PublishedPort]:
 
 def public_url(config: StackConfig) -> str:
     """Where users reach the stack."""
-    if config.is_remote and config.domain:
+    if config.on_vds and config.domain:
         return f"https://{config.domain}"
     if config.vds is not None:
         return f"http://{config.vds.host}"

@@ -14,25 +14,27 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# The labels, the stacks that run on a VDS and the pinning rule are the program's own (components/contract.py:
+# standard library only), so the policy and the program can't disagree.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from components.contract import ROLE_LABEL, SERVICE_LABEL, needs_vds, pin_problem  # noqa: E402
 
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 DOCKER_PROVIDER = "pulumi:providers:docker"
 REMOTE_COMMAND_PREFIX = "command:remote:"
 
-ROLE_LABEL = "botstack.role"
-SERVICE_LABEL = "botstack.service"
 NO_PUBLISH_ROLES_IN_PROD = ("database", "cache")
 # The only container that may listen on every address, and only on the HTTP(S) ports.
 PUBLIC_ROLE = "web"
 PUBLIC_PORTS = (80, 443)
 ALLOWED_LOG_DRIVERS = ("json-file", "local")
-# App images published by .github/workflows/images.yml; in prod they must be pinned to an immutable
-# `sha-<commit>` tag or a digest (branch tags move).
-APP_IMAGE_SUFFIXES = ("botstack-backend", "botstack-web")
 
 
 class _Unknown:
@@ -273,7 +275,7 @@ def check_published_ports(props: Mapping[str, Any], stack: str) -> list[str]:
     roles = _roles(props)
     out = []
     private = sorted(roles & set(NO_PUBLISH_ROLES_IN_PROD))
-    if stack == "prod" and private and ports:
+    if needs_vds(stack) and private and ports:
         out.append(f"a {private[0]} container must not publish ports in prod")
     for port in ports:
         ip = _port_ip(port)
@@ -292,24 +294,11 @@ def check_published_ports(props: Mapping[str, Any], stack: str) -> list[str]:
 
 # ---- images ------------------------------------------------------------------------------------------------
 
-_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
 def image_problem(ref: Any, stack: str) -> str | None:
     """Why an image reference is not pinned, or None. `sha256:` image IDs are pinned by definition."""
     if not isinstance(ref, str) or is_unknown(ref):
         return None
-    if ref.startswith("sha256:") or _DIGEST.search(ref):
-        return None
-    last = ref.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return f"image {ref!r} has no tag; pin a tag other than 'latest' or a digest"
-    repo, tag = ref.rsplit(":", 1)
-    if tag == "latest":
-        return f"image {ref!r} uses 'latest'; pin a version tag or a digest"
-    if stack == "prod" and repo.endswith(APP_IMAGE_SUFFIXES) and not tag.startswith("sha-"):
-        return f"image {ref!r}: prod pins app images to an immutable 'sha-<commit>' tag or a digest"
-    return None
+    return pin_problem(ref, immutable_app_tags=needs_vds(stack))
 
 
 def check_remote_image_pinned(props: Mapping[str, Any], stack: str) -> list[str]:

@@ -54,7 +54,7 @@ def prod_config(host: VdsHost, host_key: str | None = None) -> dict[str, str]:
 
 def provision_only() -> None:
     """The Server component alone, as `pulumi up --target` of the server resources would run it."""
-    from components.config import load_config
+    from components.config_loading import load_config
     from components.naming import Naming
     from components.server import Server, ServerArgs
 

@@ -111,7 +111,7 @@ def test_the_deploy_workflow_offers_only_stacks_it_can_deploy() -> None:
     on = workflow("deploy.yml")[True]  # YAML 1.1 reads the key `on` as True
     options = on["workflow_dispatch"]["inputs"]["stack"]["options"]
     assert options == ["prod"]
-    from components.config import validate
+    from components.config_loading import validate
 
     stack_file = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
     config = dict(stack_file)

@@ -127,7 +127,8 @@ def config_entries(config: dict[str, Any]) -> dict[str, str]:
 
 def run_stack(config: dict[str, Any], stack: str = "dev") -> tuple[RecordingMocks, dict[str, Any]]:
     """Declare the whole stack under mocks; return the recorded resources and the resolved outputs."""
-    from components.config import SECRET_KEYS, load_config
+    from components.config import SECRET_KEYS
+    from components.config_loading import load_config
     from components.stack import build_stack
 
     mocks = RecordingMocks()

@@ -8,7 +8,8 @@ import pytest
 
 from components.backups import install_arguments
 from components.commands import Target
-from components.config import ConfigError, validate
+from components.config import ConfigError
+from components.config_loading import validate
 from components.database import alter_role_sql, scram_verifier
 from components.naming import Naming
 from tests.unit.conftest import BOT_TOKEN

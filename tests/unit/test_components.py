@@ -11,7 +11,7 @@ from components.app_service import AppServiceArgs
 from components.bot import BotService
 from components.cache import Cache, CacheArgs
 from components.commands import Target
-from components.config import validate
+from components.config_loading import validate
 from components.database import Database, DatabaseArgs, alter_role_sql, scram_verifier
 from components.deploy_check import DeployCheck, DeployCheckArgs
 from components.images import Images, ImagesArgs

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, StackConfig, megabytes, validate
+from components.config import ConfigError, StackConfig, megabytes
+from components.config_loading import validate
 from tests.unit.conftest import BOT_TOKEN, prod_config
 from tests.unit.harness import config_entries, run_stack
 
@@ -34,7 +35,7 @@ def test_dev_needs_no_config():
     config = validate("dev", {})
     assert config.profile == "minimal"
     assert config.services() == ("database", "cache", "api", "web")
-    assert not config.is_remote
+    assert not config.on_vds
 
 
 def test_defaults_fit_a_2gb_vds():

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from components.config import ConfigError, validate
+from components.config import ConfigError
+from components.config_loading import validate
 from tests.unit.conftest import BOT_TOKEN, HOST_KEY
 from tests.unit.harness import run_stack
 

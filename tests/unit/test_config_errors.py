@@ -5,8 +5,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.config import ConfigError, load_config, validate
+from components.config import ConfigError
 from components.config_errors import Invalid, Problems
+from components.config_loading import load_config, validate
 from tests.unit.conftest import BOT_TOKEN
 from tests.unit.harness import OptionRecordingMonitor, RecordingMocks, config_entries
 from tests.unit.test_config import error_of, valid_prod

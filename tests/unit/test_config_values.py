@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from components import config_values as values
-from components.config import ConfigError, StackConfig, validate
+from components.config import ConfigError, StackConfig
 from components.config_errors import Invalid
+from components.config_loading import validate
 from tests.unit.conftest import BOT_TOKEN
 from tests.unit.harness import config_entries, run_stack
 from tests.unit.test_config import VALID_HOST_KEY, error_of, valid_prod

@@ -26,7 +26,7 @@ class DeleteBeforeReplaceMonitor(OptionRecordingMonitor):
 @pytest.fixture(scope="module")
 def full_dev(tmp_path_factory) -> tuple[RecordingMocks, dict[str, bool | None]]:
     import components.stack as stack_module
-    from components.config import load_config
+    from components.config_loading import load_config
     from components.stack import build_stack
 
     original = stack_module.REPO_ROOT

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import ConfigError, StackConfig, validate
+from components.config import ConfigError, StackConfig
+from components.config_loading import validate
 from components.web import published_ports, serves_https, web_environment
 from tests.unit.conftest import prod_config
 from tests.unit.harness import config_entries, run_stack, unwrap

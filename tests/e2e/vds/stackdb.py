@@ -46,7 +46,7 @@ def stack_config(host: VdsHost, deploy_user: str, image: str, extra: dict[str, A
 
 def _declare(host: VdsHost, deploy_user: str, image: str, stack: str) -> None:
     from components.commands import Target
-    from components.config import load_config
+    from components.config_loading import load_config
     from components.database import Database, DatabaseArgs
     from components.naming import Naming
     from components.network import StackNetwork, StackNetworkArgs
