@@ -1,26 +1,36 @@
-"""What the backend image's services (api, worker, bot) share: user, secret files, environment, healthcheck."""
+"""AppService: a long-running service of the backend image (api, worker or bot), built from its catalogue entry.
+
+Each secret `x` of the entry reaches the container as the file in `X_FILE`, never as a value. The entry's
+`overlaps` decides how the container is replaced:
+- api and worker start their replacement, and wait until it is healthy, while the old container still serves; the
+  old one gets SIGTERM after the rest of the update and drains (docs/rollout.md). Two workers may take jobs at once,
+  which the reliable queue allows (a job is in exactly one worker's processing list; a post is published once).
+- the bot is stopped before its replacement starts (pulumi-docker's default): Telegram allows one getUpdates poller
+  per token and answers a second one 409 Conflict.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_docker as docker
 
-from components.config import StackConfig
+from components.catalogue import Service
+from components.config import LoggingConfig, ServiceResources
 from components.container import (
     ContainerSpec,
     Healthcheck,
     NetworkAttachment,
     container_options,
+    hardened_container,
     hardened_container_args,
     secret_path,
 )
 from components.naming import Naming
 
-APP_USER = "10001:10001"  # the `app` user of app/backend/Dockerfile
-API_PORT = 8000
 # Probed every 2 s (the shared default is 5 s): `wait` sees a new container healthy about 3 s sooner, which is
 # what an update and a rollback wait for. 25 failures in a row (50 s, as before) make it unhealthy.
 HEALTH_INTERVAL = "2s"
@@ -29,47 +39,62 @@ HEALTH_RETRIES = 25
 
 @dataclass(frozen=True)
 class AppServiceArgs:
-    """Inputs of an app service component (ApiService, WorkerService, BotService)."""
+    """What one app service uses: its entry, its image, the networks it joins, its own secret files, its limits."""
 
-    config: StackConfig
+    service: Service
     naming: Naming
     image: pulumi.Input[str]
-    backend_network: pulumi.Input[str]
-    edge_network: pulumi.Input[str]
-    secret_paths: Mapping[str, str]
+    networks: Mapping[str, pulumi.Input[str]]  # catalogue network (backend, edge) -> Docker network name
+    secret_files: Mapping[str, pulumi.Input[str]]  # the entry's secrets -> file on the Docker host
     secrets_revision: pulumi.Input[str]
+    resources: ServiceResources
+    logging: LoggingConfig
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # Must exist (and be healthy) before the service starts: database, cache, migrations.
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
-def app_container_spec(
-    service: str,
-    args: AppServiceArgs,
-    *,
-    command: Sequence[str],
-    secrets: Sequence[str],
-    networks: Sequence[NetworkAttachment],
-    grace_seconds: int,
-    extra_envs: Mapping[str, str] | None = None,
-) -> ContainerSpec:
-    """A backend-image container: each secret `x` reaches it as the file in `X_FILE`, never as a value."""
-    envs: dict[str, pulumi.Input[str]] = {f"{name.upper()}_FILE": secret_path(name) for name in secrets}
+class AppService(pulumi.ComponentResource):
+    container_name: pulumi.Output[str]
+    container: docker.Container
+
+    def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        service = args.service
+        super().__init__(service.component_type, name, None, opts)
+        spec = app_container_spec(args)
+        if service.overlaps:
+            self.container = overlapping_container(name, spec, args.naming, self, args.depends_on)
+        else:
+            self.container = hardened_container(name, spec, args.naming, self, args.depends_on)
+        self.container_name = cast(pulumi.Output[str], self.container.name)
+        outputs: dict[str, pulumi.Input[str]] = {"containerName": self.container_name}
+        if service.port is not None:
+            outputs["internalUrl"] = f"http://{service.address}"
+        self.register_outputs(outputs)
+
+
+def app_container_spec(args: AppServiceArgs) -> ContainerSpec:
+    """The container of an app service, from its catalogue entry."""
+    service = args.service
+    envs: dict[str, pulumi.Input[str]] = {f"{name.upper()}_FILE": secret_path(name) for name in service.secrets}
     envs["LOG_LEVEL"] = "INFO"
-    envs.update(extra_envs or {})
+    envs.update(args.environment)
     return ContainerSpec(
-        service=service,
-        role=service,
+        service=service.name,
+        role=service.name,
         image=args.image,
-        user=APP_USER,
-        command=command,
+        user=service.user,
+        command=service.command,
         envs=envs,
-        secret_files={name: args.secret_paths[name] for name in secrets},
-        healthcheck=Healthcheck(["CMD", "botstack-healthcheck", service], interval=HEALTH_INTERVAL, retries=HEALTH_RETRIES),
-        networks=networks,
-        resources=args.config.resources_for(service),
-        logging=args.config.logging,
-        grace_seconds=grace_seconds,
-        writer=True,
+        secret_files={name: args.secret_files[name] for name in service.secrets},
+        healthcheck=Healthcheck(service.healthcheck, interval=HEALTH_INTERVAL, retries=HEALTH_RETRIES),
+        networks=[
+            NetworkAttachment(args.networks[network], service.aliases_on(network)) for network in service.networks
+        ],
+        resources=args.resources,
+        logging=args.logging,
+        grace_seconds=service.grace_seconds,
+        writer=service.writes,
         secrets_revision=args.secrets_revision,
     )
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
 import pulumi
 import pulumi_docker as docker
 
-from components.config import StackConfig
+from components.catalogue import BACKEND, CACHE, REDIS_CONF, REDIS_PASSWORD
+from components.config import LoggingConfig, ServiceResources
 from components.container import (
     ContainerSpec,
     Healthcheck,
@@ -19,22 +21,21 @@ from components.container import (
     secret_path,
 )
 from components.naming import Naming
-from components.secrets import CACHE_PORT
 
-REDIS_USER = "999:999"  # the redis user of the official image
 DATA_PATH = "/data"
-GRACE_SECONDS = 30  # lets Redis flush the append-only file
 
 
 @dataclass(frozen=True)
 class CacheArgs:
-    config: StackConfig
     naming: Naming
     image: pulumi.Input[str]
     backend_network: pulumi.Input[str]
-    config_file: pulumi.Input[str]
-    password_file: pulumi.Input[str]
+    secret_files: Mapping[str, pulumi.Input[str]]  # redis.conf (with the password) and redis_password
     secrets_revision: pulumi.Input[str]
+    resources: ServiceResources
+    logging: LoggingConfig
+    published_port: int | None = None  # dev only: Redis on 127.0.0.1:<port>
+    protect_data: bool = False  # prod: `destroy` may not delete the volume
 
 
 class Cache(pulumi.ComponentResource):
@@ -44,23 +45,23 @@ class Cache(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Cache", name, None, opts)
-        config, naming = args.config, args.naming
-        volume = data_volume(name, "cache", naming, self, protect=config.on_vds)
-        ping = f'REDISCLI_AUTH="$(cat {secret_path("redis_password")})" redis-cli -h 127.0.0.1 ping | grep -q PONG'
+        naming = args.naming
+        volume = data_volume(name, CACHE.name, naming, self, protect=args.protect_data)
+        ping = f'REDISCLI_AUTH="$(cat {secret_path(REDIS_PASSWORD)})" redis-cli -h 127.0.0.1 ping | grep -q PONG'
         spec = ContainerSpec(
-            service="cache",
-            role="cache",
+            service=CACHE.name,
+            role=CACHE.name,
             image=args.image,
-            user=REDIS_USER,
-            command=["redis-server", secret_path("redis.conf")],
-            secret_files={"redis.conf": args.config_file, "redis_password": args.password_file},
+            user=CACHE.user,
+            command=["redis-server", secret_path(REDIS_CONF)],
+            secret_files={name: args.secret_files[name] for name in CACHE.secrets},
             volumes={DATA_PATH: volume.name},
             healthcheck=Healthcheck(["CMD-SHELL", ping]),
-            networks=[NetworkAttachment(args.backend_network, ["cache"])],
-            ports=[PublishedPort(CACHE_PORT, config.ports.cache)] if config.ports.cache else (),
-            resources=config.resources_for("cache"),
-            logging=config.logging,
-            grace_seconds=GRACE_SECONDS,
+            networks=[NetworkAttachment(args.backend_network, CACHE.aliases_on(BACKEND))],
+            ports=[PublishedPort(CACHE.listening_port, args.published_port)] if args.published_port else (),
+            resources=args.resources,
+            logging=args.logging,
+            grace_seconds=CACHE.grace_seconds,
             secrets_revision=args.secrets_revision,
         )
         self.container = hardened_container(name, spec, naming, self, [volume])

@@ -35,7 +35,7 @@ class Service:
     name: str  # the container's `botstack.service` label, its name suffix and its `resources.<name>` key
     user: str
     grace_seconds: int  # SIGTERM to kill: the provider kills at once without it
-    alias: str | None = None  # its DNS name on the networks it is aliased on, and the host of its URL
+    alias: str  # its DNS name on the networks it is aliased on, and the host of its URL
     port: int | None = None
     networks: Sequence[str] = (BACKEND,)
     aliased_on: Sequence[str] = (BACKEND,)
@@ -47,11 +47,18 @@ class Service:
     component_type: str = ""  # the Pulumi type of its component (part of every child's URN: never rename)
 
     @property
+    def listening_port(self) -> int:
+        if self.port is None:
+            raise ValueError(f"service {self.name} listens on no port")
+        return self.port
+
+    @property
     def address(self) -> str:
         """`alias:port`, as the other containers reach it."""
-        if self.alias is None or self.port is None:
-            raise ValueError(f"service {self.name} has no network address")
-        return f"{self.alias}:{self.port}"
+        return f"{self.alias}:{self.listening_port}"
+
+    def aliases_on(self, network: str) -> list[str]:
+        return [self.alias] if network in self.aliased_on else []
 
     @property
     def healthcheck(self) -> list[str]:

@@ -206,6 +206,15 @@ class ServiceResources(_Section):
     )
     cpus: Cpus | None = Field(None, description="CPU limit (e.g. 0.5; 0.01..64).")
 
+    def run_flags(self) -> list[str]:
+        """The limits as `docker run` flags (a one-off container limited like the services)."""
+        flags = []
+        if self.memory is not None:
+            flags += ["--memory", f"{self.memory}m"]
+        if self.cpus is not None:
+            flags += ["--cpus", str(self.cpus)]
+        return flags
+
 
 class LoggingConfig(_Section):
     driver: Literal["json-file", "local"] = Field("json-file", description="Docker log driver.")
@@ -213,6 +222,10 @@ class LoggingConfig(_Section):
         "10m", description="Rotate a log file at this size (a number and k, m or g; at most 100g)."
     )
     max_file: int = Field(3, ge=1, le=100, description="Rotated files kept per container.")
+
+    def log_options(self) -> dict[str, str]:
+        """The log driver's options (Docker's `--log-opt`)."""
+        return {"max-size": self.max_size, "max-file": str(self.max_file)}
 
 
 class PortsConfig(_Section):

@@ -121,7 +121,7 @@ def hardened_container_args(spec: ContainerSpec, naming: Naming) -> docker.Conta
         cpus=resources.cpus,
         ulimits=[docker.ContainerUlimitArgs(name="nproc", soft=NPROC_LIMIT, hard=NPROC_LIMIT)],
         log_driver=spec.logging.driver,
-        log_opts={"max-size": spec.logging.max_size, "max-file": str(spec.logging.max_file)},
+        log_opts=spec.logging.log_options(),
         healthcheck=docker.ContainerHealthcheckArgs(
             tests=list(spec.healthcheck.test),
             interval=spec.healthcheck.interval,

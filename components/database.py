@@ -12,6 +12,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
+from components.catalogue import DATABASE
 from components.commands import Target, docker_exec_command, host_command
 from components.config import StackConfig
 from components.container import (
@@ -25,7 +26,6 @@ from components.container import (
     secret_path,
 )
 from components.naming import Naming
-from components.secrets import DB_PORT
 
 POSTGRES_USER = "999:999"  # the postgres user of the official image: no root entrypoint, no capabilities needed
 DATA_PATH = "/var/lib/postgresql/data"  # PostgreSQL <= 17 images
@@ -85,7 +85,7 @@ class Database(pulumi.ComponentResource):
             # -h 127.0.0.1: the init-time server listens on the socket only, so TCP readiness means really ready.
             healthcheck=Healthcheck(["CMD", "pg_isready", "-h", "127.0.0.1", "-U", db.user, "-d", db.name]),
             networks=[NetworkAttachment(args.backend_network, ["db"])],
-            ports=[PublishedPort(DB_PORT, config.ports.database)] if config.ports.database else (),
+            ports=[PublishedPort(DATABASE.listening_port, config.ports.database)] if config.ports.database else (),
             resources=config.resources_for("database"),
             logging=config.logging,
             grace_seconds=GRACE_SECONDS,

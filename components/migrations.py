@@ -50,11 +50,4 @@ class Migrations(pulumi.ComponentResource):
 
 def migration_limits(resources: ServiceResources | None) -> list[str]:
     """run-migrations.sh options: the same memory, CPU and process limits as the service containers."""
-    limits = ["--nproc", str(NPROC_LIMIT)]
-    if resources is None:
-        return limits
-    if resources.memory is not None:
-        limits += ["--memory", f"{resources.memory}m"]
-    if resources.cpus is not None:
-        limits += ["--cpus", str(resources.cpus)]
-    return limits
+    return ["--nproc", str(NPROC_LIMIT), *(resources.run_flags() if resources is not None else [])]

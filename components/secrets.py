@@ -12,18 +12,24 @@ from typing import cast
 
 import pulumi
 import pulumi_random as random
+from pydantic import SecretStr
 
+from components import catalogue
+from components.catalogue import CACHE, DATABASE, Service
 from components.commands import Target, host_command, script_command, secrets_payload
-from components.config import StackConfig
-
-DB_PORT = 5432
-CACHE_PORT = 6379
+from components.config import DatabaseConfig
 
 
 @dataclass(frozen=True)
 class SecretsArgs:
-    config: StackConfig
+    """The secrets the user set (the rest are generated) and where their files go."""
+
     target: Target
+    database: DatabaseConfig
+    db_password: SecretStr | None = None
+    redis_password: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    bot_token: SecretStr | None = None
 
 
 class Secrets(pulumi.ComponentResource):
@@ -36,26 +42,27 @@ class Secrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Secrets", name, None, opts)
-        config = args.config
         child = pulumi.ResourceOptions(parent=self)
 
-        db_password = self._given_or_random(f"{name}-db-password", config.db_password, 32, child)
-        redis_password = self._given_or_random(f"{name}-redis-password", config.redis_password, 32, child)
-        jwt_secret = self._given_or_random(f"{name}-jwt-secret", config.jwt_secret, 48, child)
+        db_password = self._given_or_random(f"{name}-db-password", args.db_password, 32, child)
+        redis_password = self._given_or_random(f"{name}-redis-password", args.redis_password, 32, child)
+        jwt_secret = self._given_or_random(f"{name}-jwt-secret", args.jwt_secret, 48, child)
 
-        db = config.database
-        self.database_url = secret(pulumi.Output.concat("postgresql://", db.user, ":", db_password, f"@db:{DB_PORT}/", db.name))
-        redis_url = secret(pulumi.Output.concat("redis://:", redis_password, f"@cache:{CACHE_PORT}/0"))
+        db = args.database
+        self.database_url = secret(
+            pulumi.Output.concat("postgresql://", db.user, ":", db_password, f"@{DATABASE.address}/", db.name)
+        )
+        redis_url = secret(pulumi.Output.concat("redis://:", redis_password, f"@{CACHE.address}/0"))
         values: dict[str, pulumi.Output[str]] = {
-            "db_password": db_password,
-            "database_url": self.database_url,
-            "redis_password": redis_password,
-            "redis.conf": secret(redis_password.apply(redis_conf)),
-            "redis_url": redis_url,
-            "jwt_secret": jwt_secret,
+            catalogue.DB_PASSWORD: db_password,
+            catalogue.DATABASE_URL: self.database_url,
+            catalogue.REDIS_PASSWORD: redis_password,
+            catalogue.REDIS_CONF: secret(redis_password.apply(redis_conf)),
+            catalogue.REDIS_URL: redis_url,
+            catalogue.JWT_SECRET: jwt_secret,
         }
-        if config.bot_token is not None:
-            values["bot_token"] = secret(config.bot_token.get_secret_value())
+        if args.bot_token is not None:
+            values[catalogue.BOT_TOKEN] = secret(args.bot_token.get_secret_value())
         self.values = values
         self.paths = {key: f"{args.target.secrets_dir}/{key}" for key in values}
 
@@ -65,8 +72,8 @@ class Secrets(pulumi.ComponentResource):
                 lambda resolved: secrets_payload(dict(zip(names, resolved, strict=True)))
             )
         )
-        # triggers: a changed value replaces the writer, and its new id restarts the containers on it.
-        writer = host_command(
+        # triggers: a changed value replaces the command, and its new id restarts the containers on it.
+        files = host_command(
             f"{name}-files",
             args.target,
             script_command(args.target, "write-secrets.sh", args.target.secrets_dir),
@@ -74,13 +81,17 @@ class Secrets(pulumi.ComponentResource):
             triggers=[payload],
             opts=child,
         )
-        self.revision = cast(pulumi.Output[str], writer.id)
+        self.revision = cast(pulumi.Output[str], files.id)
         self.register_outputs({"paths": self.paths, "revision": self.revision, "databaseUrl": self.database_url})
 
+    def files_for(self, service: Service) -> dict[str, str]:
+        """The host files of a service's secrets."""
+        return {name: self.paths[name] for name in service.secrets}
+
     @staticmethod
-    def _given_or_random(name: str, given: object, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    def _given_or_random(name: str, given: SecretStr | None, length: int, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         if given is not None:
-            return secret(given.get_secret_value())  # type: ignore[attr-defined]
+            return secret(given.get_secret_value())
         # Letters and digits only: the value goes into URLs and a redis.conf line unescaped.
         password = random.RandomPassword(name, length=length, special=False, opts=opts)
         return secret(password.result)

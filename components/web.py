@@ -19,8 +19,8 @@ from typing import cast
 import pulumi
 import pulumi_docker as docker
 
-from components.app_service import API_PORT, APP_USER
-from components.config import StackConfig
+from components.catalogue import API, EDGE, WEB
+from components.config import LoggingConfig, ProxyConfig, ServiceResources, StackConfig
 from components.container import (
     DEFAULT_TMPFS,
     ContainerSpec,
@@ -33,19 +33,58 @@ from components.container import (
 )
 from components.naming import Naming
 
-HTTP_PORT = 80
+HTTP_PORT = WEB.listening_port
 HTTPS_PORT = 443
-GRACE_SECONDS = 10
 # Mounted like a secret file (read-only from the Docker host) although a CA root is public.
 ACME_CA_ROOT_FILE = "acme-ca-root.pem"
 
 
 @dataclass(frozen=True)
+class Entrypoint:
+    """Where users reach the stack and how: decided once from the config (`Entrypoint.of`)."""
+
+    url: str
+    https: bool  # Caddy serves HTTPS for `domain`: in prod, or in dev when 443 is published (`ports.webHttps`)
+    public: bool  # on the VDS: 80 (and 443 with a domain) on every address
+    http_port: int  # dev: the host port of HTTP on 127.0.0.1
+    https_port: int | None = None  # dev: the host port of HTTPS on 127.0.0.1
+    domain: str | None = None
+    acme_email: str | None = None
+    acme_ca: str | None = None
+    acme_ca_root: str | None = None  # a file on the Docker host
+
+    @classmethod
+    def of(cls, config: StackConfig) -> Entrypoint:
+        public = config.on_vds
+        https = bool(config.domain) and (public or config.ports.web_https is not None)
+        if public and config.domain:
+            url = f"https://{config.domain}"
+        elif config.vds is not None:
+            url = f"http://{config.vds.host}"
+        else:
+            url = f"http://127.0.0.1:{config.ports.web}"
+        return cls(
+            url=url,
+            https=https,
+            public=public,
+            http_port=config.ports.web,
+            https_port=config.ports.web_https,
+            domain=config.domain,
+            acme_email=config.acme_email,
+            acme_ca=config.acme_ca,
+            acme_ca_root=config.acme_ca_root,
+        )
+
+
+@dataclass(frozen=True)
 class WebFrontendArgs:
-    config: StackConfig
     naming: Naming
     image: pulumi.Input[str]
     edge_network: pulumi.Input[str]
+    entrypoint: Entrypoint
+    proxy: ProxyConfig
+    resources: ServiceResources
+    logging: LoggingConfig
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
@@ -55,17 +94,17 @@ class WebFrontend(pulumi.ComponentResource):
     container: docker.Container
 
     def __init__(self, name: str, args: WebFrontendArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("botstack:components:WebFrontend", name, None, opts)
-        config, naming = args.config, args.naming
+        super().__init__(WEB.component_type, name, None, opts)
+        entrypoint, naming = args.entrypoint, args.naming
         # Certificates and ACME account: kept across replacements so renewals don't hit rate limits.
-        volume = data_volume(name, "web", naming, self, protect=config.on_vds)
+        volume = data_volume(name, WEB.name, naming, self, protect=entrypoint.public)
         spec = ContainerSpec(
-            service="web",
-            role="web",
+            service=WEB.name,
+            role=WEB.name,
             image=args.image,
-            user=APP_USER,
-            envs=web_environment(config),
-            secret_files={ACME_CA_ROOT_FILE: config.acme_ca_root} if config.acme_ca_root else {},
+            user=WEB.user,
+            envs=web_environment(entrypoint, args.proxy),
+            secret_files={ACME_CA_ROOT_FILE: entrypoint.acme_ca_root} if entrypoint.acme_ca_root else {},
             volumes={"/data": volume.name},
             tmpfs={**DEFAULT_TMPFS, "/config": "rw,noexec,nosuid,size=8m"},
             # every 2 s (the shared default is 5 s): `up` waits for web last, so this is time every apply waits
@@ -74,57 +113,43 @@ class WebFrontend(pulumi.ComponentResource):
             ),
             # `domain` as an alias too: containers on the edge network (an ACME server validating the domain in
             # the e2e suite, a bot calling its own site) reach web by its public name without leaving the host.
-            networks=[NetworkAttachment(args.edge_network, ["web", *([config.domain] if config.domain else [])])],
-            ports=published_ports(config),
-            resources=config.resources_for("web"),
-            logging=config.logging,
-            grace_seconds=GRACE_SECONDS,
+            networks=[NetworkAttachment(args.edge_network, WEB.aliases_on(EDGE) + [d for d in [entrypoint.domain] if d])],
+            ports=published_ports(entrypoint),
+            resources=args.resources,
+            logging=args.logging,
+            grace_seconds=WEB.grace_seconds,
         )
         self.container = hardened_container(name, spec, naming, self, [volume, *args.depends_on])
         self.container_name = cast(pulumi.Output[str], self.container.name)
-        self.public_url = public_url(config)
+        self.public_url = entrypoint.url
         self.register_outputs({"containerName": self.container_name, "publicUrl": self.public_url})
 
 
-def serves_https(config: StackConfig) -> bool:
-    """HTTPS for `domain`: in prod, or in dev when 443 is published (`ports.webHttps`)."""
-    return bool(config.domain) and (config.on_vds or config.ports.web_https is not None)
-
-
-def web_environment(config: StackConfig) -> dict[str, pulumi.Input[str]]:
+def web_environment(entrypoint: Entrypoint, proxy: ProxyConfig) -> dict[str, pulumi.Input[str]]:
     """The web image's settings (app/web/Caddyfile reads them)."""
-    https = serves_https(config)
+    https = entrypoint.https
     return {
-        "SITE_ADDRESS": config.domain if https and config.domain else f":{HTTP_PORT}",
-        "ACME_EMAIL": config.acme_email or "",
-        "ACME_CA_OPTION": f"acme_ca {config.acme_ca}" if config.acme_ca else "",
-        "ACME_CA_ROOT_OPTION": f"acme_ca_root {secret_path(ACME_CA_ROOT_FILE)}" if config.acme_ca_root else "",
+        "SITE_ADDRESS": entrypoint.domain if https and entrypoint.domain else f":{HTTP_PORT}",
+        "ACME_EMAIL": entrypoint.acme_email or "",
+        "ACME_CA_OPTION": f"acme_ca {entrypoint.acme_ca}" if entrypoint.acme_ca else "",
+        "ACME_CA_ROOT_OPTION": f"acme_ca_root {secret_path(ACME_CA_ROOT_FILE)}" if entrypoint.acme_ca_root else "",
         # Plain HTTP to 127.0.0.1 serves the app where that is the local entrypoint; where port 80 is public and
         # redirects to HTTPS, only the healthcheck.
-        "LOOPBACK_SERVES": "health" if https and config.on_vds else "app",
-        "API_UPSTREAM": f"api:{API_PORT}",
-        "LB_TRY_DURATION": config.proxy.lb_try_duration,
-        "LB_TRY_INTERVAL": config.proxy.lb_try_interval,
+        "LOOPBACK_SERVES": "health" if https and entrypoint.public else "app",
+        "API_UPSTREAM": API.address,
+        "LB_TRY_DURATION": proxy.lb_try_duration,
+        "LB_TRY_INTERVAL": proxy.lb_try_interval,
     }
 
 
-def published_ports(config: StackConfig) -> list[PublishedPort]:
+def published_ports(entrypoint: Entrypoint) -> list[PublishedPort]:
     """dev: ports on 127.0.0.1. prod: 80 (and 443 with a domain) on every address: the public entrypoint."""
-    if not config.on_vds:
-        ports = [PublishedPort(HTTP_PORT, config.ports.web)]
-        if serves_https(config) and config.ports.web_https is not None:
-            ports.append(PublishedPort(HTTPS_PORT, config.ports.web_https))
+    if not entrypoint.public:
+        ports = [PublishedPort(HTTP_PORT, entrypoint.http_port)]
+        if entrypoint.https and entrypoint.https_port is not None:
+            ports.append(PublishedPort(HTTPS_PORT, entrypoint.https_port))
         return ports
     ports = [PublishedPort(HTTP_PORT, HTTP_PORT, ip="0.0.0.0")]  # noqa: S104 - the public entrypoint
-    if config.domain:
+    if entrypoint.domain:
         ports.append(PublishedPort(HTTPS_PORT, HTTPS_PORT, ip="0.0.0.0"))  # noqa: S104
     return ports
-
-
-def public_url(config: StackConfig) -> str:
-    """Where users reach the stack."""
-    if config.on_vds and config.domain:
-        return f"https://{config.domain}"
-    if config.vds is not None:
-        return f"http://{config.vds.host}"
-    return f"http://127.0.0.1:{config.ports.web}"

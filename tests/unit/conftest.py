@@ -37,6 +37,6 @@ def prod_config(private_key: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def _isolated_botstack_dir(tmp_path, monkeypatch):
     """The program writes .botstack/<stack>/ files (known_hosts, identity) under the repo: redirect to tmp."""
-    import components.stack as stack
+    import components.placement as stack
 
     monkeypatch.setattr(stack, "REPO_ROOT", tmp_path)

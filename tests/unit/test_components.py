@@ -6,10 +6,9 @@ import base64
 
 import pytest
 
-from components.api import ApiService
-from components.app_service import AppServiceArgs
-from components.bot import BotService
+from components.app_service import AppService, AppServiceArgs
 from components.cache import Cache, CacheArgs
+from components.catalogue import API, BOT, CACHE, WORKER, Service
 from components.commands import Target
 from components.config_loading import validate
 from components.database import Database, DatabaseArgs, alter_role_sql, scram_verifier
@@ -19,8 +18,7 @@ from components.migrations import Migrations, MigrationsArgs
 from components.naming import Naming
 from components.network import StackNetwork, StackNetworkArgs
 from components.secrets import Secrets, SecretsArgs, redis_conf
-from components.web import WebFrontend, WebFrontendArgs
-from components.worker import WorkerService
+from components.web import Entrypoint, WebFrontend, WebFrontendArgs
 from tests.unit.conftest import BOT_TOKEN
 from tests.unit.harness import config_entries, declare, is_secret, unwrap
 
@@ -31,8 +29,30 @@ FULL = validate("dev", config_entries({"profile": "full", "botToken": BOT_TOKEN}
 PATHS = {k: f"{TARGET.secrets_dir}/{k}" for k in ("database_url", "redis_url", "jwt_secret", "bot_token")}
 
 
-def app_args(config=CONFIG) -> AppServiceArgs:
-    return AppServiceArgs(config, NAMING, "sha256:backend", "backend-net", "edge-net", PATHS, "rev-1")
+def app_service(service: Service, config=CONFIG, environment=None) -> AppService:
+    args = AppServiceArgs(
+        service,
+        NAMING,
+        "sha256:backend",
+        {"backend": "backend-net", "edge": "edge-net"},
+        {name: PATHS[name] for name in service.secrets},
+        "rev-1",
+        config.resources_for(service.name),
+        config.logging,
+        environment=environment or {},
+    )
+    return AppService(service.name, args)
+
+
+def secrets_args(config) -> SecretsArgs:
+    return SecretsArgs(
+        TARGET,
+        config.database,
+        db_password=config.db_password,
+        redis_password=config.redis_password,
+        jwt_secret=config.jwt_secret,
+        bot_token=config.bot_token,
+    )
 
 
 def only_children_of(mocks, token: str, name: str) -> list:
@@ -57,16 +77,40 @@ CASES = {
     "cache": (
         "botstack:components:Cache",
         lambda: Cache(
-            "cache", CacheArgs(CONFIG, NAMING, "sha256:redis", "backend-net", "/s/redis.conf", "/s/redis_password", "rev")
+            "cache",
+            CacheArgs(
+                NAMING,
+                "sha256:redis",
+                "backend-net",
+                {"redis.conf": "/s/redis.conf", "redis_password": "/s/redis_password"},
+                "rev",
+                CONFIG.resources_for(CACHE.name),
+                CONFIG.logging,
+            ),
         ),
         {"cache-data", "cache-container"},
     ),
-    "api": ("botstack:components:ApiService", lambda: ApiService("api", app_args()), {"api-container"}),
-    "worker": ("botstack:components:WorkerService", lambda: WorkerService("worker", app_args()), {"worker-container"}),
-    "bot": ("botstack:components:BotService", lambda: BotService("bot", app_args(FULL)), {"bot-container"}),
+    "api": ("botstack:components:ApiService", lambda: app_service(API), {"api-container"}),
+    "worker": ("botstack:components:WorkerService", lambda: app_service(WORKER), {"worker-container"}),
+    "bot": (
+        "botstack:components:BotService",
+        lambda: app_service(BOT, FULL, {"TELEGRAM_API_URL": FULL.telegram_api_url, "API_URL": "http://api:8000"}),
+        {"bot-container"},
+    ),
     "web": (
         "botstack:components:WebFrontend",
-        lambda: WebFrontend("web", WebFrontendArgs(CONFIG, NAMING, "sha256:web", "edge-net")),
+        lambda: WebFrontend(
+            "web",
+            WebFrontendArgs(
+                NAMING,
+                "sha256:web",
+                "edge-net",
+                Entrypoint.of(CONFIG),
+                CONFIG.proxy,
+                CONFIG.resources_for("web"),
+                CONFIG.logging,
+            ),
+        ),
         {"web-data", "web-container"},
     ),
     "network": (
@@ -81,7 +125,7 @@ CASES = {
     ),
     "secrets": (
         "botstack:components:Secrets",
-        lambda: Secrets("secrets", SecretsArgs(FULL, TARGET)),
+        lambda: Secrets("secrets", secrets_args(FULL)),
         {"secrets-db-password", "secrets-redis-password", "secrets-jwt-secret", "secrets-files"},
     ),
     "migrations": (
@@ -200,7 +244,7 @@ def test_secrets_generate_what_is_unset_and_write_files_from_stdin():
 
 def test_given_secrets_are_used_not_generated():
     config = validate("dev", config_entries({"dbPassword": "a-given-password-1", "redisPassword": "another-given-pw-2"}))
-    mocks, _ = declare(lambda: Secrets("secrets", SecretsArgs(config, TARGET)))
+    mocks, _ = declare(lambda: Secrets("secrets", secrets_args(config)))
     assert [p.name for p in mocks.of_type("random:index/randomPassword:RandomPassword")] == ["secrets-jwt-secret"]
     assert "a-given-password-1" in pulumi_b64_decoded(unwrap(mocks.named("secrets-files").inputs["stdin"]))
 

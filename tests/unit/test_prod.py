@@ -10,7 +10,7 @@ from tests.unit.harness import is_secret, run_stack, unwrap
 
 @pytest.fixture(scope="module")
 def prod(private_key, tmp_path_factory):
-    import components.stack as stack_module
+    import components.placement as stack_module
 
     original = stack_module.REPO_ROOT
     stack_module.REPO_ROOT = tmp_path_factory.mktemp("prod")

@@ -25,7 +25,7 @@ class DeleteBeforeReplaceMonitor(OptionRecordingMonitor):
 
 @pytest.fixture(scope="module")
 def full_dev(tmp_path_factory) -> tuple[RecordingMocks, dict[str, bool | None]]:
-    import components.stack as stack_module
+    import components.placement as stack_module
     from components.config_loading import load_config
     from components.stack import build_stack
 

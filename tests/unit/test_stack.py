@@ -24,7 +24,7 @@ def stack_config(stack: str, profile: str, private_key: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", params=[("dev", "minimal"), ("dev", "full"), ("prod", "minimal"), ("prod", "full")], ids=str)
 def declared(request, private_key, tmp_path_factory) -> tuple[str, str, RecordingMocks, dict[str, Any]]:
-    import components.stack as stack_module
+    import components.placement as stack_module
 
     stack, profile = request.param
     original = stack_module.REPO_ROOT

@@ -6,7 +6,9 @@ import pytest
 
 from components.config import ConfigError, StackConfig
 from components.config_loading import validate
-from components.web import published_ports, serves_https, web_environment
+from components.web import Entrypoint
+from components.web import published_ports as ports_of
+from components.web import web_environment as environment_of
 from tests.unit.conftest import prod_config
 from tests.unit.harness import config_entries, run_stack, unwrap
 
@@ -15,6 +17,18 @@ PEBBLE = {"domain": "bot.example.test", "acmeCa": "https://acme-ca:14000/dir", "
 
 def dev(**values: object) -> StackConfig:
     return validate("dev", config_entries(values))
+
+
+def web_environment(config: StackConfig) -> dict:
+    return environment_of(Entrypoint.of(config), config.proxy)
+
+
+def published_ports(config: StackConfig) -> list:
+    return ports_of(Entrypoint.of(config))
+
+
+def serves_https(config: StackConfig) -> bool:
+    return Entrypoint.of(config).https
 
 
 def web_container(mocks):
