@@ -94,7 +94,7 @@ def app_container_spec(args: AppServiceArgs) -> ContainerSpec:
         resources=args.resources,
         logging=args.logging,
         grace_seconds=service.grace_seconds,
-        writer=service.writes,
+        writes_database=service.writes_database,
         secrets_revision=args.secrets_revision,
     )
 

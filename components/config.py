@@ -332,7 +332,7 @@ class DatabaseConfig(_Section):
     )
 
 
-# Defaults that fit a 2 GB VDS (seed 002): bot 512M/0.5 CPU, postgres 1G/1 CPU with 512M reserved.
+# Defaults that fit the smallest VDS the app is meant for, 2 GB: bot 512M/0.5 CPU, postgres 1G/1 CPU with 512M reserved.
 DEFAULT_RESOURCES: dict[str, ServiceResources] = {
     "database": ServiceResources(memory=1024, memory_reservation=512, cpus="1"),
     "cache": ServiceResources(memory=256, memory_reservation=64, cpus="0.5"),

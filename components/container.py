@@ -4,7 +4,7 @@
 container gets (limits, log rotation, restart policy, healthcheck + wait, non-root user, no new
 privileges, all capabilities dropped, read-only root with tmpfs, labels, secret files mounted
 read-only) and the resource options pulumi-docker needs to apply changes it would otherwise only
-record (field notes: healthcheck, tmpfs and init are never applied in place).
+record (pulumi-docker never applies a changed healthcheck, tmpfs or init to a running container).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LoggingConfig, ServiceResources
+from components.contract import SECRETS_REVISION_LABEL
 from components.naming import Naming
 
 SECRETS_MOUNT = "/run/secrets"
@@ -79,7 +80,7 @@ class ContainerSpec:
     capabilities_added: Sequence[str] = ()
     grace_seconds: int = 10
     wait_timeout: int = 120
-    writer: bool = False
+    writes_database: bool = False  # a restore stops it first
     secrets_revision: pulumi.Input[str] | None = None
 
 
@@ -95,10 +96,10 @@ def env_list(envs: Mapping[str, pulumi.Input[str]]) -> list[pulumi.Input[str]]:
 
 def hardened_container_args(spec: ContainerSpec, naming: Naming) -> docker.ContainerArgs:
     """The full ContainerArgs of a service: its spec plus the defaults every container shares."""
-    labels = naming.labels(spec.service, spec.role, writer=spec.writer)
+    labels = naming.labels(spec.service, spec.role, writes_database=spec.writes_database)
     if spec.secrets_revision is not None:
         # A new revision of the secret files must restart the container on the new values.
-        labels_input: dict[str, pulumi.Input[str]] = {**labels, "botstack.secrets-revision": spec.secrets_revision}
+        labels_input: dict[str, pulumi.Input[str]] = {**labels, SECRETS_REVISION_LABEL: spec.secrets_revision}
     else:
         labels_input = dict(labels)
     mounts: list[docker.ContainerVolumeArgs] = [
@@ -169,6 +170,6 @@ def data_volume(name: str, service: str, naming: Naming, parent: pulumi.Resource
     return docker.Volume(
         f"{name}-data",
         name=naming.volume(service),
-        labels=[docker.VolumeLabelArgs(label="botstack.stack", value=naming.stack)],
+        labels=[docker.VolumeLabelArgs(label=key, value=value) for key, value in naming.stack_label().items()],
         opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=protect),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.contract import PROJECT_LABEL, ROLE_LABEL, SERVICE_LABEL, STACK_LABEL, WRITER_LABEL
+
 
 @dataclass(frozen=True)
 class Naming:
@@ -25,14 +27,13 @@ class Naming:
     def network(self, role: str) -> str:
         return f"{self.prefix}-{role}"
 
-    def labels(self, service: str, role: str, writer: bool = False) -> dict[str, str]:
-        """Labels that scripts select on: logs by stack, restore stops the writers."""
-        labels = {
-            "botstack.project": self.project,
-            "botstack.stack": self.stack,
-            "botstack.service": service,
-            "botstack.role": role,
-        }
-        if writer:
-            labels["botstack.writer"] = "true"
+    def labels(self, service: str, role: str, writes_database: bool = False) -> dict[str, str]:
+        """Labels that scripts select on: logs by stack, a restore stops the services that write to the database."""
+        labels = {PROJECT_LABEL: self.project, STACK_LABEL: self.stack, SERVICE_LABEL: service, ROLE_LABEL: role}
+        if writes_database:
+            labels[WRITER_LABEL] = "true"
         return labels
+
+    def stack_label(self) -> dict[str, str]:
+        """The one label of volumes and networks: which stack they belong to."""
+        return {STACK_LABEL: self.stack}

@@ -25,7 +25,7 @@ class StackNetwork(pulumi.ComponentResource):
     def __init__(self, name: str, args: StackNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:StackNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = [docker.NetworkLabelArgs(label="botstack.stack", value=args.naming.stack)]
+        labels = [docker.NetworkLabelArgs(label=key, value=value) for key, value in args.naming.stack_label().items()]
         backend = docker.Network(
             f"{name}-backend",
             name=args.naming.network("backend"),

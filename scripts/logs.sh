@@ -11,6 +11,8 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=server/contract.sh
+source "$REPO/server/contract.sh"
 
 usage() {
   sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -51,7 +53,7 @@ fi
 
 if [[ -n "$service" ]]; then
   # By labels, not by name: api and worker are replaced start-first and have generated names.
-  filters=(--filter "label=botstack.stack=$stack" --filter "label=botstack.service=$service")
+  filters=(--filter "label=$BOTSTACK_STACK_LABEL=$stack" --filter "label=$BOTSTACK_SERVICE_LABEL=$service")
   if [[ "$DRY_RUN" == 1 ]]; then
     run docker ps ${filters[@]+"${filters[@]}"} --format '{{.Names}}'
     echo "+ docker logs --follow --tail $tail_lines NAME"
@@ -64,13 +66,13 @@ if [[ -n "$service" ]]; then
 fi
 
 if [[ "$DRY_RUN" == 1 ]]; then
-  run docker ps --filter "label=botstack.stack=$stack" --format '{{.Names}}'
+  run docker ps --filter "label=$BOTSTACK_STACK_LABEL=$stack" --format '{{.Names}}'
   echo "+ for each: docker logs --follow --tail $tail_lines NAME 2>&1 | sed 's/^/[NAME] /'"
   exit 0
 fi
 
-mapfile -t names < <(docker ps --filter "label=botstack.stack=$stack" --format '{{.Names}}' | sort)
-((${#names[@]})) || die "no running containers with label botstack.stack=$stack (is the stack up? make up STACK=$stack)"
+mapfile -t names < <(docker ps --filter "label=$BOTSTACK_STACK_LABEL=$stack" --format '{{.Names}}' | sort)
+((${#names[@]})) || die "no running containers with label $BOTSTACK_STACK_LABEL=$stack (is the stack up? make up STACK=$stack)"
 
 pids=()
 cleanup() {
