@@ -67,7 +67,7 @@ def install_arguments(config: StackConfig, naming: Naming, target: Target) -> li
         ]  # fmt: skip
     if backup.healthcheck_url:
         arguments += ["--healthcheck-url", backup.healthcheck_url]
-    if backup.pitr.enabled:
+    if backup.pitr.active(config.on_vds):
         arguments += ["--pitr", "--pitr-schedule", backup.pitr.base_backup_schedule]
     arguments += ["--stale-after-minutes", backup.stale_after_hours * 60, "--run-now"]
     return arguments

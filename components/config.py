@@ -239,11 +239,91 @@ class PortsConfig(_Section):
     )  # fmt: skip
 
 
+PITR_OFFSITE_TYPES = ("sftp", "s3", "posix")
+_OFFSITE_FIELDS = {
+    "sftp": ("sftp_host", "sftp_user", "sftp_host_key", "sftp_private_key"),
+    "s3": ("s3_bucket", "s3_endpoint", "s3_region", "s3_key", "s3_key_secret"),
+    "posix": (),
+}
+_OFFSITE_SECRETS = ("sftp_private_key", "s3_key", "s3_key_secret")
+_PgBackRestKey = Annotated[str, FullMatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", "must be letters, digits and . _ -")]
+
+
+class PitrOffsiteConfig(_Section):
+    """A second pgBackRest repository away from the VDS (pgBackRest's repo2). PostgreSQL archives every WAL segment
+    to both repositories; each gets its own base backups, so either restores alone."""
+
+    type: Literal["sftp", "s3", "posix"] = Field(
+        description="`sftp`: a directory on an SSH server (e.g. a storage box). `s3`: an S3-compatible bucket. "
+        "`posix`: a directory on the VDS itself that is really elsewhere (a second disk, an NFS mount)."
+    )
+    path: Annotated[str, AfterValidator(_absolute_path)] = Field(
+        "/botstack",
+        description="The repository's directory: on the SFTP server, in the bucket, or (posix) on the VDS.",
+        examples=["/botstack"],
+    )
+    retention_days: int | None = Field(
+        None, ge=1, le=3650, description="Base backups (and their WAL) kept here; default: backup.pitr.retentionDays."
+    )
+    sftp_host: Host | None = Field(None, description="sftp: the SSH server.", examples=["u123456.your-storagebox.de"])
+    sftp_port: int = Field(22, ge=1, le=65535, description="sftp: its SSH port.")
+    sftp_user: (
+        Annotated[str, FullMatch(values.UNIX_USER, "must be a user name: lowercase letters, digits, '_' and '-'")] | None
+    ) = Field(None, description="sftp: the user to log in as.", examples=["u123456"])
+    sftp_host_key: Annotated[str, AfterValidator(values.host_key)] | None = Field(
+        None,
+        description="sftp: the server's SSH host public key, pinned (pgBackRest checks its SHA-256 fingerprint): "
+        "`ssh-keyscan -t ed25519 HOST | cut -d' ' -f2-`.",
+        examples=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..."],
+    )
+    sftp_private_key: Annotated[SecretStr | None, AfterValidator(values.sftp_private_key)] = Field(
+        None,
+        description="Secret. sftp: an OpenSSH private key without passphrase whose public key the server accepts. "
+        "Reaches the database container as a file, never in its environment.",
+    )
+    s3_bucket: _PgBackRestKey | None = Field(None, description="s3: the bucket.", examples=["botstack-backups"])
+    s3_endpoint: Host | None = Field(None, description="s3: the endpoint host.", examples=["s3.eu-central-1.amazonaws.com"])
+    s3_region: _PgBackRestKey | None = Field(None, description="s3: the region.", examples=["eu-central-1"])
+    s3_uri_style: Literal["host", "path"] = Field(
+        "host", description="s3: `host` (bucket.endpoint) or `path` (endpoint/bucket, e.g. MinIO)."
+    )
+    s3_key: Annotated[SecretStr | None, AfterValidator(values.pgbackrest_secret("offsite.s3Key", 3, "<access key id>"))] = (
+        Field(None, description="Secret. s3: the access key ID (reaches the container as a file).")
+    )
+    s3_key_secret: Annotated[
+        SecretStr | None, AfterValidator(values.pgbackrest_secret("offsite.s3KeySecret", 8, "<secret access key>"))
+    ] = Field(None, description="Secret. s3: the secret access key (reaches the container as a file).")
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> PitrOffsiteConfig:
+        problems = []
+        for kind, names in _OFFSITE_FIELDS.items():
+            for field_name in names:
+                key = to_camel(field_name)
+                secret = "--secret " if field_name in _OFFSITE_SECRETS else ""
+                given = getattr(self, field_name) is not None
+                if kind == self.type and not given:
+                    problems.append(Invalid(
+                        f"is required by offsite type {self.type}", key=key,
+                        fix=f"pulumi config set -s {{stack}} {secret}--path 'botstack:backup.pitr.offsite.{key}' <value>",
+                    ))  # fmt: skip
+                elif kind != self.type and given:
+                    problems.append(Invalid(
+                        f"is for offsite type {kind}, not {self.type}", key=key,
+                        fix=f"pulumi config rm -s {{stack}} --path 'botstack:backup.pitr.offsite.{key}'",
+                    ))  # fmt: skip
+        if problems:
+            raise Problems(problems)
+        return self
+
+
 class PitrConfig(_Section):
     """Point-in-time recovery with pgBackRest: continuous WAL archiving plus scheduled base backups."""
 
-    enabled: bool = Field(
-        False, description="Archive WAL continuously (pgBackRest in the database image) so `make restore AT=...` works."
+    enabled: bool | None = Field(
+        None,
+        description="Archive WAL continuously (pgBackRest in the database image) so `make restore AT=...` works. "
+        "Default: on in prod (a VDS), off in dev, which has no backup job to create and check the repository.",
     )
     archive_timeout_seconds: int = Field(
         60, ge=10, le=3600,
@@ -253,7 +333,37 @@ class PitrConfig(_Section):
     base_backup_schedule: Annotated[str, AfterValidator(values.cron)] = Field(
         "15 3 * * *", description="cron schedule of the full base backup (WAL replays from the newest one)."
     )
-    retention_days: int = Field(7, ge=1, le=3650, description="Base backups, and the WAL they need, are kept this many days.")
+    retention_days: int = Field(
+        7, ge=1, le=3650,
+        description="Full base backups older than this many days are expired after each backup, with the WAL only "
+        "they needed (one older than this is kept, so any time in the last retentionDays stays restorable).",
+    )  # fmt: skip
+    cipher_pass: Annotated[
+        SecretStr | None, AfterValidator(values.pgbackrest_secret("cipherPass", 20, "\"$(openssl rand -base64 48)\""))
+    ] = Field(
+        None,
+        description="Secret. When set, both repositories are encrypted (aes-256-cbc) with it; it reaches the database "
+        "container as a file. Set it before the first deploy with PITR: a repository can't change encryption, so "
+        "setting, changing or removing it later needs a new, empty repository. Keep a copy: without it no backup "
+        "restores.",
+    )
+    offsite: PitrOffsiteConfig | None = Field(None, description="A second repository off the VDS (see PitrOffsiteConfig).")
+
+    @model_validator(mode="after")
+    def _extras_need_pitr(self) -> PitrConfig:
+        if self.enabled is False:
+            problems = [
+                Invalid("has no effect while backup.pitr.enabled is false", key=key,
+                        fix=f"pulumi config rm -s {{stack}} --path 'botstack:backup.pitr.{key}'")
+                for key, value in (("cipherPass", self.cipher_pass), ("offsite", self.offsite)) if value is not None
+            ]  # fmt: skip
+            if problems:
+                raise Problems(problems)
+        return self
+
+    def active(self, remote: bool) -> bool:
+        """Whether WAL is archived: as configured, or by default on a VDS (prod) and not in dev."""
+        return remote if self.enabled is None else self.enabled
 
 
 class BackupConfig(_Section):

@@ -9,6 +9,7 @@ values are secrets. Each check raises `Invalid` with what is wrong and, where it
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import math
 import re
@@ -436,3 +437,48 @@ def ssh_public_key(private_key: str) -> str:
         raise Invalid("is an RSA key shorter than 2048 bits, which OpenSSH refuses; use ed25519", fix=SSH_KEY_FIX)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return public.decode()
+
+
+# ---- point-in-time recovery (pgBackRest) ----------------------------------------------------------------------------
+
+PITR_SECRET_FIX = "pulumi config set -s {stack} --secret --path 'botstack:backup.pitr.%s' %s"  # noqa: S105 - a command
+_PGBACKREST_SECRET = re.compile(r"[!-~]+")  # printable ASCII without spaces: one line of pgBackRest's config file
+
+
+def pgbackrest_secret(key: str, minimum: int, example: str) -> Callable[[Any], Any]:
+    """A secret that becomes one `option=value` line of pgBackRest's config file: at least `minimum` printable
+    characters, no spaces or line breaks. The error's fix sets it as a secret (never echoes it)."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        secret = value.get_secret_value()
+        fix = PITR_SECRET_FIX % (key, example)
+        if len(secret) < minimum:
+            raise Invalid(f"must be at least {minimum} characters", fix=fix)
+        if not _PGBACKREST_SECRET.fullmatch(secret):
+            raise Invalid("may only contain printable ASCII without spaces or line breaks (it is a line of "
+                          "pgBackRest's config file)", fix=fix)
+        return value
+
+    return check
+
+
+def sftp_private_key(value: Any) -> Any:
+    """An OpenSSH private key without passphrase for the SFTP repository (the same rules as sshPrivateKey)."""
+    if value is None:
+        return value
+    fix = PITR_SECRET_FIX % ("offsite.sftpPrivateKey", "< ~/.ssh/botstack_offsite  (a new one: ssh-keygen -t ed25519 "
+                             "-N '' -f ~/.ssh/botstack_offsite; its .pub goes into the SFTP user's authorized_keys)")
+    try:
+        ssh_public_key(value.get_secret_value())
+    except Invalid as problem:
+        raise Invalid(problem.message, fix=fix) from None
+    return value
+
+
+def host_key_sha256(value: str) -> str:
+    """The SHA-256 fingerprint of an OpenSSH public key line, hex: what pgBackRest compares the SFTP host's key with
+    (repo-sftp-host-key-hash-type=sha256). Same hash as `ssh-keygen -l -E sha256`, hex instead of base64."""
+    body = value.split()[1]
+    return hashlib.sha256(base64.b64decode(body)).hexdigest()

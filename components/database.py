@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import shlex
 from dataclasses import dataclass
 from typing import cast
 
@@ -13,8 +14,9 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.catalogue import DATABASE
-from components.commands import Target, docker_exec_command, host_command
-from components.config import StackConfig
+from components.commands import Target, docker_exec_command, host_command, script_command, secrets_payload
+from components.config import PitrConfig, PitrOffsiteConfig, StackConfig
+from components.config_values import host_key_sha256
 from components.container import (
     DEFAULT_TMPFS,
     ContainerSpec,
@@ -25,6 +27,7 @@ from components.container import (
     hardened_container,
     secret_path,
 )
+from components.contract import STACK_LABEL
 from components.naming import Naming
 
 POSTGRES_USER = "999:999"  # the postgres user of the official image: no root entrypoint, no capabilities needed
@@ -33,6 +36,9 @@ GRACE_SECONDS = 60  # a clean shutdown checkpoints; the provider kills at once w
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 PITR_STANZA = "botstack"  # pgBackRest's name for this cluster's backups and WAL
 PITR_REPOSITORY = "/var/lib/pgbackrest"  # a named volume: the repository lives on the host, apart from the data
+PITR_OFFSITE_MOUNT = "/var/lib/pgbackrest-offsite"  # a posix off-site repository (a host directory) in the container
+PGBACKREST_SECRETS_FILE = "pgbackrest.conf"  # pgBackRest's options that are secrets, as a secret file
+PGBACKREST_SFTP_KEY_FILE = "pgbackrest_sftp_key"  # the SFTP repository's private key, as a secret file
 
 
 @dataclass(frozen=True)
@@ -60,26 +66,49 @@ class Database(pulumi.ComponentResource):
         volume = data_volume(name, "database", naming, self, protect=config.on_vds)
         db = config.database
         pitr = config.backup.pitr
+        pitr_on = pitr.active(config.on_vds)
         volumes: dict[str, pulumi.Input[str]] = {DATA_PATH: volume.name}
-        managed = [volume]
-        if pitr.enabled:
+        secret_files: dict[str, pulumi.Input[str]] = {"db_password": args.password_file}
+        secrets_revision: pulumi.Input[str] = args.secrets_revision
+        managed: list[pulumi.Resource] = [volume]
+        if pitr_on:
             repository = data_volume(f"{name}-pitr", "pgbackrest", naming, self, protect=config.on_vds)
             volumes[PITR_REPOSITORY] = repository.name
             managed.append(repository)
+            if pitr.offsite is not None and pitr.offsite.type == "posix":
+                offsite = self._offsite_directory(name, pitr.offsite.path, args, protect=config.on_vds)
+                volumes[PITR_OFFSITE_MOUNT] = offsite.name
+                managed.append(offsite)
+            files = pitr_secret_files(pitr)
+            if files:
+                # Secrets of pgBackRest (passphrase, keys) as files beside the stack's others, written the same way
+                # (write-secrets.sh, values on stdin); their paths, not their values, go into the environment.
+                payload = pulumi.Output.secret(secrets_payload(files))
+                writer = host_command(
+                    f"{name}-pitr-secrets",
+                    args.target,
+                    script_command(args.target, "write-secrets.sh", args.target.secrets_dir),
+                    stdin=payload,
+                    triggers=[payload, args.secrets_revision],  # after the stack's own secrets (directory, scripts)
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                secret_files.update({file: f"{args.target.secrets_dir}/{file}" for file in files})
+                secrets_revision = pulumi.Output.all(args.secrets_revision, writer.id).apply(lambda ids: "+".join(ids))
+                managed.append(writer)
         spec = ContainerSpec(
             service="database",
             role="database",
             image=args.image,
             user=POSTGRES_USER,
-            command=pitr_command(pitr.archive_timeout_seconds) if pitr.enabled else None,
+            command=pitr_command(pitr.archive_timeout_seconds) if pitr_on else None,
             envs={
                 "POSTGRES_USER": db.user,
                 "POSTGRES_DB": db.name,
                 "POSTGRES_PASSWORD_FILE": secret_path("db_password"),
                 "PGDATA": DATA_PATH,
-                **(pitr_environment(db.user, pitr.retention_days) if pitr.enabled else {}),
+                **(pitr_environment(db.user, pitr) if pitr_on else {}),
             },
-            secret_files={"db_password": args.password_file},
+            secret_files=secret_files,
             volumes=volumes,
             tmpfs={**DEFAULT_TMPFS, "/var/run/postgresql": "rw,nosuid,size=8m"},
             # -h 127.0.0.1: the init-time server listens on the socket only, so TCP readiness means really ready.
@@ -89,7 +118,7 @@ class Database(pulumi.ComponentResource):
             resources=config.resources_for("database"),
             logging=config.logging,
             grace_seconds=GRACE_SECONDS,
-            secrets_revision=args.secrets_revision,
+            secrets_revision=secrets_revision,
         )
         self.container = hardened_container(name, spec, naming, self, managed)
         self.container_name = cast(pulumi.Output[str], self.container.name)
@@ -120,6 +149,29 @@ class Database(pulumi.ComponentResource):
             {"containerName": self.container_name, "volumeName": self.volume_name, "internalUrl": self.internal_url}
         )
 
+    def _offsite_directory(self, name: str, path: str, args: DatabaseArgs, protect: bool) -> docker.Volume:
+        """A directory on the host (a second disk, a network mount) as pgBackRest's second repository: created for
+        the postgres user, then mounted through a volume of the local driver that binds it."""
+        directory = host_command(
+            f"{name}-pitr-offsite-dir",
+            args.target,
+            offsite_directory_command(path, sudo=args.target.sudo),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return docker.Volume(
+            f"{name}-pitr-offsite",
+            name=args.naming.volume("pgbackrest-offsite"),
+            driver_opts={"type": "none", "o": "bind", "device": path},
+            labels=[docker.VolumeLabelArgs(label=STACK_LABEL, value=args.naming.stack)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[directory], retain_on_delete=True, protect=protect),
+        )
+
+
+def offsite_directory_command(path: str, sudo: bool) -> str:
+    """Create the posix off-site repository's directory on the host, owned by the container's postgres user."""
+    uid, gid = POSTGRES_USER.split(":")
+    return shlex.join([*(["sudo", "-n"] if sudo else []), "install", "-d", "-o", uid, "-g", gid, "-m", "0700", path])
+
 
 def pitr_command(archive_timeout_seconds: int) -> list[str]:
     """postgres with continuous WAL archiving through pgBackRest. archive_timeout bounds how long a written WAL
@@ -132,23 +184,91 @@ def pitr_command(archive_timeout_seconds: int) -> list[str]:
     ]  # fmt: skip
 
 
-def pitr_environment(role: str, retention_days: int) -> dict[str, str]:
-    """pgBackRest's settings as PGBACKREST_* variables (the root filesystem is read-only: no config file).
-    Logs and locks on the /tmp tmpfs; retention by time, which expires the WAL the kept backups don't need."""
-    return {
+def pitr_environment(role: str, pitr: PitrConfig) -> dict[str, str]:
+    """pgBackRest's settings as PGBACKREST_* variables (the root filesystem is read-only: no config file of its own).
+    Logs and locks on the /tmp tmpfs. Retention by time on each repository: every backup ends with `expire`, which
+    removes full backups older than the retention (keeping one older, so the whole period stays restorable) and
+    the WAL only they needed. Secrets are not here: PGBACKREST_CONFIG names the secret file that holds them."""
+    env = {
         "PGBACKREST_STANZA": PITR_STANZA,
         "PGBACKREST_PG1_PATH": DATA_PATH,
         "PGBACKREST_PG1_USER": role,
         "PGBACKREST_PG1_SOCKET_PATH": "/var/run/postgresql",
-        "PGBACKREST_REPO1_PATH": PITR_REPOSITORY,
-        "PGBACKREST_REPO1_RETENTION_FULL_TYPE": "time",
-        "PGBACKREST_REPO1_RETENTION_FULL": str(retention_days),
+        **repository_environment(1, "posix", PITR_REPOSITORY, pitr.retention_days, encrypted=pitr.cipher_pass is not None),
         "PGBACKREST_START_FAST": "y",
         "PGBACKREST_LOG_PATH": "/tmp",  # noqa: S108 - the container's tmpfs
         "PGBACKREST_LOCK_PATH": "/tmp/pgbackrest",  # noqa: S108
         "PGBACKREST_LOG_LEVEL_FILE": "off",
         "PGBACKREST_LOG_LEVEL_CONSOLE": "warn",
     }
+    offsite = pitr.offsite
+    if offsite is not None:
+        days = offsite.retention_days or pitr.retention_days
+        path = PITR_OFFSITE_MOUNT if offsite.type == "posix" else offsite.path
+        env |= repository_environment(2, offsite.type, path, days, encrypted=pitr.cipher_pass is not None)
+        env |= offsite_environment(offsite)
+    if PGBACKREST_SECRETS_FILE in pitr_secret_files(pitr):
+        env["PGBACKREST_CONFIG"] = secret_path(PGBACKREST_SECRETS_FILE)
+    return env
+
+
+def repository_environment(number: int, kind: str, path: str, retention_days: int, encrypted: bool) -> dict[str, str]:
+    """One repository's type, path, retention (full backups by age; WAL follows them) and cipher type."""
+    prefix = f"PGBACKREST_REPO{number}_"
+    env = {
+        f"{prefix}TYPE": kind,
+        f"{prefix}PATH": path,
+        f"{prefix}RETENTION_FULL_TYPE": "time",
+        f"{prefix}RETENTION_FULL": str(retention_days),
+    }
+    if encrypted:
+        env[f"{prefix}CIPHER_TYPE"] = "aes-256-cbc"
+    return env
+
+
+def offsite_environment(offsite: PitrOffsiteConfig) -> dict[str, str]:
+    """repo2's connection settings (not its secrets). SFTP: the host key pinned by its SHA-256 fingerprint, the
+    private key as a secret file; small files bundled (one round trip per bundle instead of per file)."""
+    if offsite.type == "sftp":
+        assert offsite.sftp_host and offsite.sftp_user and offsite.sftp_host_key  # the config requires them
+        return {
+            "PGBACKREST_REPO2_SFTP_HOST": offsite.sftp_host,
+            "PGBACKREST_REPO2_SFTP_HOST_PORT": str(offsite.sftp_port),
+            "PGBACKREST_REPO2_SFTP_HOST_USER": offsite.sftp_user,
+            "PGBACKREST_REPO2_SFTP_HOST_KEY_CHECK_TYPE": "fingerprint",
+            "PGBACKREST_REPO2_SFTP_HOST_KEY_HASH_TYPE": "sha256",
+            "PGBACKREST_REPO2_SFTP_HOST_FINGERPRINT": host_key_sha256(offsite.sftp_host_key),
+            "PGBACKREST_REPO2_SFTP_PRIVATE_KEY_FILE": secret_path(PGBACKREST_SFTP_KEY_FILE),
+            "PGBACKREST_REPO2_BUNDLE": "y",
+        }
+    if offsite.type == "s3":
+        assert offsite.s3_bucket and offsite.s3_endpoint and offsite.s3_region  # the config requires them
+        return {
+            "PGBACKREST_REPO2_S3_BUCKET": offsite.s3_bucket,
+            "PGBACKREST_REPO2_S3_ENDPOINT": offsite.s3_endpoint,
+            "PGBACKREST_REPO2_S3_REGION": offsite.s3_region,
+            "PGBACKREST_REPO2_S3_URI_STYLE": offsite.s3_uri_style,
+            "PGBACKREST_REPO2_BUNDLE": "y",
+        }
+    return {}
+
+
+def pitr_secret_files(pitr: PitrConfig) -> dict[str, str]:
+    """The secret files pgBackRest reads: its config file with the passphrase and S3 keys (pgBackRest reads
+    options from a file as from PGBACKREST_* variables), and the SFTP private key. Empty when none is set."""
+    lines = []
+    offsite = pitr.offsite
+    if pitr.cipher_pass is not None:
+        lines += [f"repo{n}-cipher-pass={pitr.cipher_pass.get_secret_value()}" for n in ((1, 2) if offsite else (1,))]
+    if offsite is not None and offsite.s3_key is not None and offsite.s3_key_secret is not None:
+        lines += [
+            f"repo2-s3-key={offsite.s3_key.get_secret_value()}",
+            f"repo2-s3-key-secret={offsite.s3_key_secret.get_secret_value()}",
+        ]
+    files = {PGBACKREST_SECRETS_FILE: "\n".join(["[global]", *lines, ""])} if lines else {}
+    if offsite is not None and offsite.sftp_private_key is not None:
+        files[PGBACKREST_SFTP_KEY_FILE] = offsite.sftp_private_key.get_secret_value().strip() + "\n"
+    return files
 
 
 def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:

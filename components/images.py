@@ -42,7 +42,7 @@ class Images(pulumi.ComponentResource):
         # With point-in-time recovery the database image is the configured one plus pgBackRest, built here.
         self.postgres = (
             self._database_image(f"{name}-postgres", images.postgres, args)
-            if args.config.backup.pitr.enabled
+            if args.config.backup.pitr.active(args.config.on_vds)
             else self._pulled(f"{name}-postgres", images.postgres)
         )
         self.redis = self._pulled(f"{name}-redis", images.redis)

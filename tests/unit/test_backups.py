@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 
@@ -12,8 +13,8 @@ from components.config import ConfigError
 from components.config_loading import validate
 from components.database import alter_role_sql, scram_verifier
 from components.naming import Naming
-from tests.unit.conftest import BOT_TOKEN
-from tests.unit.harness import config_entries, run_stack
+from tests.unit.conftest import BOT_TOKEN, HOST_KEY, new_private_key
+from tests.unit.harness import config_entries, is_secret, run_stack, unwrap
 from tests.unit.test_scripts import STACK_SH, _calls, _run, fakes  # noqa: F401 - fakes is a fixture
 
 NAMING = Naming("botstack", "prod")
@@ -116,3 +117,110 @@ def test_without_point_in_time_recovery_the_official_image_runs_unchanged():
 def test_point_in_time_recovery_reaches_install_backups():
     arguments = install_arguments(validate("dev", config_entries(PITR)), NAMING, TARGET)
     assert arguments[-6:] == ["--pitr", "--pitr-schedule", "0 2 * * *", "--stale-after-minutes", 780, "--run-now"]
+
+
+def test_prod_archives_wal_by_default_and_dev_does_not(private_key):
+    from tests.unit.conftest import prod_config
+
+    prod = validate("prod", config_entries(prod_config(private_key)))
+    dev = validate("dev", config_entries({}))
+    assert prod.backup.pitr.enabled is None and prod.backup.pitr.active(prod.on_vds)
+    assert not dev.backup.pitr.active(dev.on_vds)
+    assert prod.backup.pitr.archive_timeout_seconds == 60 and prod.backup.pitr.retention_days == 7
+    assert "--pitr" in install_arguments(prod, NAMING, TARGET)
+    off = validate("prod", config_entries(prod_config(private_key, backup={"pitr": {"enabled": False}})))
+    assert not off.backup.pitr.active(off.on_vds) and "--pitr" not in install_arguments(off, NAMING, TARGET)
+
+
+CIPHER_PASS = "correct-horse-battery-staple-0123456789"
+OFFSITE_SFTP = {"type": "sftp", "path": "/backups/botstack", "sftpHost": "backup.example.net", "sftpPort": 23,
+                "sftpUser": "u123456", "sftpHostKey": HOST_KEY}  # fmt: skip
+
+
+def test_the_passphrase_and_offsite_keys_reach_pgbackrest_as_secret_files_never_as_environment(private_key):
+    from tests.unit.conftest import prod_config
+
+    offsite_key = new_private_key()
+    pitr = {"cipherPass": CIPHER_PASS, "offsite": {**OFFSITE_SFTP, "sftpPrivateKey": offsite_key}}
+    mocks, _ = run_stack(prod_config(private_key, backup={"pitr": pitr}), "prod")
+    container = mocks.named("database-container").inputs
+    envs = dict(env.split("=", 1) for env in container["envs"])
+    assert envs["PGBACKREST_CONFIG"] == "/run/secrets/pgbackrest.conf"
+    assert envs["PGBACKREST_REPO1_CIPHER_TYPE"] == envs["PGBACKREST_REPO2_CIPHER_TYPE"] == "aes-256-cbc"
+    assert envs["PGBACKREST_REPO2_TYPE"] == "sftp" and envs["PGBACKREST_REPO2_PATH"] == "/backups/botstack"
+    assert envs["PGBACKREST_REPO2_SFTP_HOST"] == "backup.example.net" and envs["PGBACKREST_REPO2_SFTP_HOST_PORT"] == "23"
+    assert envs["PGBACKREST_REPO2_SFTP_HOST_USER"] == "u123456"
+    assert envs["PGBACKREST_REPO2_SFTP_HOST_KEY_CHECK_TYPE"] == "fingerprint"
+    assert envs["PGBACKREST_REPO2_SFTP_HOST_KEY_HASH_TYPE"] == "sha256"
+    # the same hash as `ssh-keygen -l -E sha256` of the pinned key, in hex
+    blob = base64.b64decode(HOST_KEY.split()[1])
+    assert envs["PGBACKREST_REPO2_SFTP_HOST_FINGERPRINT"] == hashlib.sha256(blob).hexdigest()
+    assert envs["PGBACKREST_REPO2_SFTP_PRIVATE_KEY_FILE"] == "/run/secrets/pgbackrest_sftp_key"
+    assert envs["PGBACKREST_REPO2_RETENTION_FULL"] == envs["PGBACKREST_REPO1_RETENTION_FULL"] == "7"
+    assert CIPHER_PASS not in str(unwrap(container)) and "PRIVATE KEY" not in str(unwrap(container))
+    mounts = {m["containerPath"]: m["hostPath"] for m in container["volumes"] if "hostPath" in m}
+    assert mounts["/run/secrets/pgbackrest.conf"] == "/etc/botstack/secrets/pgbackrest.conf"
+    assert mounts["/run/secrets/pgbackrest_sftp_key"] == "/etc/botstack/secrets/pgbackrest_sftp_key"
+    writer = mocks.named("database-pitr-secrets").inputs
+    assert writer["create"].endswith("write-secrets.sh /etc/botstack/secrets") and is_secret(writer["stdin"])
+    files = {name: base64.b64decode(value).decode()
+             for name, value in (line.split("\t") for line in unwrap(writer["stdin"]).splitlines())}  # fmt: skip
+    assert files["pgbackrest.conf"] == f"[global]\nrepo1-cipher-pass={CIPHER_PASS}\nrepo2-cipher-pass={CIPHER_PASS}\n"
+    assert files["pgbackrest_sftp_key"] == offsite_key.strip() + "\n"
+    # a new passphrase replaces the writer, and its new id restarts the database container
+    labels = {label["label"]: label["value"] for label in container["labels"]}
+    assert labels["botstack.secrets-revision"] == f"{mocks.named('secrets-files').id}+{mocks.named('database-pitr-secrets').id}"
+
+
+def test_a_posix_offsite_repository_is_a_host_directory_owned_by_postgres(private_key):
+    from tests.unit.conftest import prod_config
+
+    pitr = {"offsite": {"type": "posix", "path": "/mnt/backup-disk/botstack", "retentionDays": 30}}
+    mocks, _ = run_stack(prod_config(private_key, backup={"pitr": pitr}), "prod")
+    envs = dict(env.split("=", 1) for env in mocks.named("database-container").inputs["envs"])
+    assert envs["PGBACKREST_REPO2_TYPE"] == "posix" and envs["PGBACKREST_REPO2_PATH"] == "/var/lib/pgbackrest-offsite"
+    assert envs["PGBACKREST_REPO2_RETENTION_FULL"] == "30" and "PGBACKREST_CONFIG" not in envs
+    volume = mocks.named("database-pitr-offsite")
+    assert volume.inputs["driverOpts"] == {"type": "none", "o": "bind", "device": "/mnt/backup-disk/botstack"}
+    assert volume.options["retainOnDelete"] is True
+    assert mocks.named("database-pitr-offsite-dir").inputs["create"] == (
+        "sudo -n install -d -o 999 -g 999 -m 0700 /mnt/backup-disk/botstack"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pitr", "expected"),
+    [
+        ({"offsite": {"type": "sftp", "sftpHost": "backup.example.net", "s3Bucket": "b"}}, [
+            "- botstack:backup.pitr.offsite.sftpUser: is required by offsite type sftp.",
+            "- botstack:backup.pitr.offsite.sftpPrivateKey: is required by offsite type sftp.\n"
+            "  fix: pulumi config set -s prod --secret --path 'botstack:backup.pitr.offsite.sftpPrivateKey' <value>",
+            "- botstack:backup.pitr.offsite.s3Bucket: is for offsite type s3, not sftp.\n"
+            "  fix: pulumi config rm -s prod --path 'botstack:backup.pitr.offsite.s3Bucket'",
+        ]),
+        ({"offsite": {"type": "ftp"}}, ["- botstack:backup.pitr.offsite.type: Input should be 'sftp', 's3' or 'posix'."]),
+        ({"cipherPass": "too-short"}, [
+            "- botstack:backup.pitr.cipherPass: must be at least 20 characters.\n"
+            "  fix: pulumi config set -s prod --secret --path 'botstack:backup.pitr.cipherPass' \"$(openssl rand -base64 48)\"",
+        ]),
+        ({"cipherPass": "a passphrase with spaces in it"}, ["may only contain printable ASCII without spaces"]),
+        ({"enabled": False, "cipherPass": CIPHER_PASS}, [
+            "- botstack:backup.pitr.cipherPass: has no effect while backup.pitr.enabled is false.\n"
+            "  fix: pulumi config rm -s prod --path 'botstack:backup.pitr.cipherPass'",
+        ]),
+        ({"offsite": {**OFFSITE_SFTP, "sftpPrivateKey": "not a key"}}, [
+            "- botstack:backup.pitr.offsite.sftpPrivateKey: is not an SSH private key.\n"
+            "  fix: pulumi config set -s prod --secret --path 'botstack:backup.pitr.offsite.sftpPrivateKey' < ~/.ssh/",
+        ]),
+        ({"offsite": {"type": "posix", "path": "relative/dir"}}, ["- botstack:backup.pitr.offsite.path: is not an absolute"]),
+    ],
+)
+def test_bad_pitr_settings_name_the_key_and_the_fix_and_never_echo_a_secret(private_key, pitr, expected):
+    from tests.unit.conftest import prod_config
+
+    with pytest.raises(ConfigError) as raised:
+        validate("prod", config_entries(prod_config(private_key, backup={"pitr": pitr})))
+    message = str(raised.value)
+    for line in expected:
+        assert line in message, message
+    assert "too-short" not in message and "with spaces" not in message and "not a key" not in message

@@ -100,10 +100,11 @@ def test_app_images_are_pulled_at_the_pinned_tag(prod):
     assert pulled == {
         "ghcr.io/example/botstack-backend:sha-1a2b3c4",
         "ghcr.io/example/botstack-web:sha-1a2b3c4",
-        "postgres:16-bookworm",
         "redis:7.4-bookworm",
     }
-    assert not mocks.of_type("docker:index/image:Image")
+    # the database image is built: the pinned postgres plus pgBackRest (backup.pitr is on by default in prod)
+    built = mocks.of_type("docker:index/image:Image")
+    assert [r.inputs["build"]["args"] for r in built] == [{"POSTGRES_IMAGE": "postgres:16-bookworm"}]
     assert all(r.inputs["keepLocally"] is True for r in mocks.of_type("docker:index/remoteImage:RemoteImage"))
 
 

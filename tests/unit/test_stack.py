@@ -144,7 +144,9 @@ def test_published_ports(declared):
 def test_data_volumes_are_kept_and_protected_in_prod(declared):
     stack, _, mocks, _ = declared
     volumes = {r.inputs["name"]: r for r in mocks.of_type("docker:index/volume:Volume")}
-    assert set(volumes) == {f"botstack-{stack}-{s}-data" for s in ("database", "cache", "web")}
+    # prod archives WAL by default (backup.pitr), into a repository volume of its own
+    with_pitr = ("pgbackrest",) if stack == "prod" else ()
+    assert set(volumes) == {f"botstack-{stack}-{s}-data" for s in ("database", "cache", "web", *with_pitr)}
     for volume in volumes.values():
         assert volume.options["retainOnDelete"] is True
         assert volume.options["protect"] is (stack == "prod")
@@ -294,7 +296,7 @@ def test_components_register_their_outputs(declared):
     assert {image: r.typ.rsplit(":", 1)[-1] for image, r in images.items()} == {
         "backend": "Image" if stack == "dev" else "RemoteImage",
         "web": "Image" if stack == "dev" else "RemoteImage",
-        "postgres": "RemoteImage",
+        "postgres": "Image" if stack == "prod" else "RemoteImage",  # prod: + pgBackRest (backup.pitr, on by default)
         "redis": "RemoteImage",
     }
     secrets = mocks.outputs_of("secrets")

@@ -39,6 +39,9 @@ def stack_config(host: VdsHost, deploy_user: str, image: str, extra: dict[str, A
         "sshPrivateKey": host.key_path.read_text(),
         "dbPassword": DB_PASSWORD,
         "images": {"postgres": image},
+        # point-in-time recovery is on by default on a VDS; the scripts' suites run the plain stand-in without
+        # pgBackRest, so it stays off unless a suite configures it (test_pitr)
+        "backup": {"pitr": {"enabled": False}},
         **(extra or {}),
     }
     return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
