@@ -79,11 +79,9 @@ def app_container_spec(args: AppServiceArgs) -> ContainerSpec:
     envs: dict[str, pulumi.Input[str]] = {f"{name.upper()}_FILE": secret_path(name) for name in service.secrets}
     envs["LOG_LEVEL"] = "INFO"
     envs.update(args.environment)
-    return ContainerSpec(
-        service=service.name,
-        role=service.name,
+    return ContainerSpec.of(
+        service,
         image=args.image,
-        user=service.user,
         command=service.command,
         envs=envs,
         secret_files={name: args.secret_files[name] for name in service.secrets},
@@ -93,8 +91,6 @@ def app_container_spec(args: AppServiceArgs) -> ContainerSpec:
         ],
         resources=args.resources,
         logging=args.logging,
-        grace_seconds=service.grace_seconds,
-        writes_database=service.writes_database,
         secrets_revision=args.secrets_revision,
     )
 

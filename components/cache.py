@@ -9,17 +9,9 @@ from typing import cast
 import pulumi
 import pulumi_docker as docker
 
+from components import container
 from components.catalogue import BACKEND, CACHE, REDIS_CONF, REDIS_PASSWORD
 from components.config import LoggingConfig, ServiceResources
-from components.container import (
-    ContainerSpec,
-    Healthcheck,
-    NetworkAttachment,
-    PublishedPort,
-    data_volume,
-    hardened_container,
-    secret_path,
-)
 from components.naming import Naming
 
 DATA_PATH = "/data"
@@ -46,25 +38,22 @@ class Cache(pulumi.ComponentResource):
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Cache", name, None, opts)
         naming = args.naming
-        volume = data_volume(name, CACHE.name, naming, self, protect=args.protect_data)
-        ping = f'REDISCLI_AUTH="$(cat {secret_path(REDIS_PASSWORD)})" redis-cli -h 127.0.0.1 ping | grep -q PONG'
-        spec = ContainerSpec(
-            service=CACHE.name,
-            role=CACHE.name,
+        volume = container.data_volume(name, CACHE.name, naming, self, protect=args.protect_data)
+        ping = f'REDISCLI_AUTH="$(cat {container.secret_path(REDIS_PASSWORD)})" redis-cli -h 127.0.0.1 ping | grep -q PONG'
+        spec = container.ContainerSpec.of(
+            CACHE,
             image=args.image,
-            user=CACHE.user,
-            command=["redis-server", secret_path(REDIS_CONF)],
+            command=["redis-server", container.secret_path(REDIS_CONF)],
             secret_files={name: args.secret_files[name] for name in CACHE.secrets},
             volumes={DATA_PATH: volume.name},
-            healthcheck=Healthcheck(["CMD-SHELL", ping]),
-            networks=[NetworkAttachment(args.backend_network, CACHE.aliases_on(BACKEND))],
-            ports=[PublishedPort(CACHE.listening_port, args.published_port)] if args.published_port else (),
+            healthcheck=container.Healthcheck(["CMD-SHELL", ping]),
+            networks=[container.NetworkAttachment(args.backend_network, CACHE.aliases_on(BACKEND))],
+            ports=[container.PublishedPort(CACHE.listening_port, args.published_port)] if args.published_port else (),
             resources=args.resources,
             logging=args.logging,
-            grace_seconds=CACHE.grace_seconds,
             secrets_revision=args.secrets_revision,
         )
-        self.container = hardened_container(name, spec, naming, self, [volume])
+        self.container = container.hardened_container(name, spec, naming, self, [volume])
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.volume_name = cast(pulumi.Output[str], volume.name)
         self.register_outputs({"containerName": self.container_name, "volumeName": self.volume_name})

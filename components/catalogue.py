@@ -66,78 +66,26 @@ class Service:
         return ["CMD", "botstack-healthcheck", self.name]
 
 
-# 60 s: a clean shutdown checkpoints.
-DATABASE = Service(
-    "database",
-    OFFICIAL_IMAGE_USER,
-    grace_seconds=60,
-    alias="db",
-    port=5432,
-    secrets=(DB_PASSWORD,),
-    component_type="botstack:components:Database",
-)
-# 30 s: Redis flushes its append-only file.
-CACHE = Service(
-    "cache",
-    OFFICIAL_IMAGE_USER,
-    grace_seconds=30,
-    alias="cache",
-    port=6379,
-    secrets=(REDIS_CONF, REDIS_PASSWORD),
-    component_type="botstack:components:Cache",
-)
-# Uvicorn stops accepting on SIGTERM, then finishes its in-flight requests.
-API = Service(
-    "api",
-    APP_USER,
-    grace_seconds=30,
-    alias="api",
-    port=8000,
-    networks=(BACKEND, EDGE),
-    aliased_on=(BACKEND, EDGE),
-    secrets=(DATABASE_URL, REDIS_URL, JWT_SECRET),
-    writes_database=True,
-    overlaps=True,
-    command=("botstack-api",),
-    component_type="botstack:components:ApiService",
-)
-# It finishes the job in hand; unfinished jobs go back to the queue.
-WORKER = Service(
-    "worker",
-    APP_USER,
-    grace_seconds=60,
-    alias="worker",
-    secrets=(DATABASE_URL, REDIS_URL),
-    full_only=True,
-    writes_database=True,
-    overlaps=True,
-    command=("botstack-worker",),
-    component_type="botstack:components:WorkerService",
-)
-# Long polling returns within seconds of SIGTERM; edge: the Bot API is on the internet.
-BOT = Service(
-    "bot",
-    APP_USER,
-    grace_seconds=15,
-    alias="bot",
-    networks=(BACKEND, EDGE),
-    aliased_on=(BACKEND,),
-    secrets=(DATABASE_URL, REDIS_URL, BOT_TOKEN),
-    full_only=True,
-    writes_database=True,
-    command=("botstack-bot",),
-    component_type="botstack:components:BotService",
-)
-WEB = Service(
-    "web",
-    APP_USER,
-    grace_seconds=10,
-    alias="web",
-    port=80,
-    networks=(EDGE,),
-    aliased_on=(EDGE,),
-    component_type="botstack:components:WebFrontend",
-)
+# grace_seconds: PostgreSQL checkpoints on a clean shutdown; Redis flushes its append-only file; uvicorn stops
+# accepting and finishes its in-flight requests; the worker finishes the job in hand (unfinished jobs go back to the
+# queue); the bot's long poll returns within seconds. The bot joins edge because the Bot API is on the internet.
+# fmt: off
+DATABASE = Service("database", OFFICIAL_IMAGE_USER, grace_seconds=60, alias="db", port=5432, secrets=(DB_PASSWORD,),
+                   component_type="botstack:components:Database")
+CACHE = Service("cache", OFFICIAL_IMAGE_USER, grace_seconds=30, alias="cache", port=6379, secrets=(REDIS_CONF, REDIS_PASSWORD),
+                component_type="botstack:components:Cache")
+API = Service("api", APP_USER, grace_seconds=30, alias="api", port=8000, networks=(BACKEND, EDGE), aliased_on=(BACKEND, EDGE),
+              secrets=(DATABASE_URL, REDIS_URL, JWT_SECRET), writes_database=True, overlaps=True, command=("botstack-api",),
+              component_type="botstack:components:ApiService")
+WORKER = Service("worker", APP_USER, grace_seconds=60, alias="worker", secrets=(DATABASE_URL, REDIS_URL), full_only=True,
+                 writes_database=True, overlaps=True, command=("botstack-worker",),
+                 component_type="botstack:components:WorkerService")
+BOT = Service("bot", APP_USER, grace_seconds=15, alias="bot", networks=(BACKEND, EDGE), aliased_on=(BACKEND,),
+              secrets=(DATABASE_URL, REDIS_URL, BOT_TOKEN), full_only=True, writes_database=True, command=("botstack-bot",),
+              component_type="botstack:components:BotService")
+WEB = Service("web", APP_USER, grace_seconds=10, alias="web", port=80, networks=(EDGE,), aliased_on=(EDGE,),
+              component_type="botstack:components:WebFrontend")
+# fmt: on
 
 CATALOGUE = (DATABASE, CACHE, API, WORKER, BOT, WEB)
 APP_SERVICES = (API, WORKER, BOT)  # the backend image's long-running services

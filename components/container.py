@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
 
+from components.catalogue import Service
 from components.config import LoggingConfig, ServiceResources
 from components.contract import SECRETS_REVISION_LABEL
 from components.naming import Naming
@@ -82,6 +84,18 @@ class ContainerSpec:
     wait_timeout: int = 120
     writes_database: bool = False  # a restore stops it first
     secrets_revision: pulumi.Input[str] | None = None
+
+    @classmethod
+    def of(cls, service: Service, **particular: Any) -> ContainerSpec:
+        """The spec of a catalogue service: its name (also its role), user, grace period and whether it writes."""
+        return cls(
+            service=service.name,
+            role=service.name,
+            user=service.user,
+            grace_seconds=service.grace_seconds,
+            writes_database=service.writes_database,
+            **particular,
+        )
 
 
 def secret_path(name: str) -> str:

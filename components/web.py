@@ -19,18 +19,9 @@ from typing import cast
 import pulumi
 import pulumi_docker as docker
 
+from components import container
 from components.catalogue import API, EDGE, WEB
 from components.config import LoggingConfig, ProxyConfig, ServiceResources, StackConfig
-from components.container import (
-    DEFAULT_TMPFS,
-    ContainerSpec,
-    Healthcheck,
-    NetworkAttachment,
-    PublishedPort,
-    data_volume,
-    hardened_container,
-    secret_path,
-)
 from components.naming import Naming
 
 HTTP_PORT = WEB.listening_port
@@ -97,29 +88,27 @@ class WebFrontend(pulumi.ComponentResource):
         super().__init__(WEB.component_type, name, None, opts)
         entrypoint, naming = args.entrypoint, args.naming
         # Certificates and ACME account: kept across replacements so renewals don't hit rate limits.
-        volume = data_volume(name, WEB.name, naming, self, protect=entrypoint.public)
-        spec = ContainerSpec(
-            service=WEB.name,
-            role=WEB.name,
+        volume = container.data_volume(name, WEB.name, naming, self, protect=entrypoint.public)
+        # `domain` as an alias too: containers on the edge network (an ACME server validating the domain in
+        # the e2e suite, a bot calling its own site) reach web by its public name without leaving the host.
+        aliases = WEB.aliases_on(EDGE) + ([entrypoint.domain] if entrypoint.domain else [])
+        spec = container.ContainerSpec.of(
+            WEB,
             image=args.image,
-            user=WEB.user,
             envs=web_environment(entrypoint, args.proxy),
             secret_files={ACME_CA_ROOT_FILE: entrypoint.acme_ca_root} if entrypoint.acme_ca_root else {},
             volumes={"/data": volume.name},
-            tmpfs={**DEFAULT_TMPFS, "/config": "rw,noexec,nosuid,size=8m"},
+            tmpfs={**container.DEFAULT_TMPFS, "/config": "rw,noexec,nosuid,size=8m"},
             # every 2 s (the shared default is 5 s): `up` waits for web last, so this is time every apply waits
-            healthcheck=Healthcheck(
+            healthcheck=container.Healthcheck(
                 ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/healthz"], interval="2s", retries=25
             ),
-            # `domain` as an alias too: containers on the edge network (an ACME server validating the domain in
-            # the e2e suite, a bot calling its own site) reach web by its public name without leaving the host.
-            networks=[NetworkAttachment(args.edge_network, WEB.aliases_on(EDGE) + [d for d in [entrypoint.domain] if d])],
+            networks=[container.NetworkAttachment(args.edge_network, aliases)],
             ports=published_ports(entrypoint),
             resources=args.resources,
             logging=args.logging,
-            grace_seconds=WEB.grace_seconds,
         )
-        self.container = hardened_container(name, spec, naming, self, [volume, *args.depends_on])
+        self.container = container.hardened_container(name, spec, naming, self, [volume, *args.depends_on])
         self.container_name = cast(pulumi.Output[str], self.container.name)
         self.public_url = entrypoint.url
         self.register_outputs({"containerName": self.container_name, "publicUrl": self.public_url})
@@ -132,7 +121,7 @@ def web_environment(entrypoint: Entrypoint, proxy: ProxyConfig) -> dict[str, pul
         "SITE_ADDRESS": entrypoint.domain if https and entrypoint.domain else f":{HTTP_PORT}",
         "ACME_EMAIL": entrypoint.acme_email or "",
         "ACME_CA_OPTION": f"acme_ca {entrypoint.acme_ca}" if entrypoint.acme_ca else "",
-        "ACME_CA_ROOT_OPTION": f"acme_ca_root {secret_path(ACME_CA_ROOT_FILE)}" if entrypoint.acme_ca_root else "",
+        "ACME_CA_ROOT_OPTION": f"acme_ca_root {container.secret_path(ACME_CA_ROOT_FILE)}" if entrypoint.acme_ca_root else "",
         # Plain HTTP to 127.0.0.1 serves the app where that is the local entrypoint; where port 80 is public and
         # redirects to HTTPS, only the healthcheck.
         "LOOPBACK_SERVES": "health" if https and entrypoint.public else "app",
@@ -142,14 +131,14 @@ def web_environment(entrypoint: Entrypoint, proxy: ProxyConfig) -> dict[str, pul
     }
 
 
-def published_ports(entrypoint: Entrypoint) -> list[PublishedPort]:
+def published_ports(entrypoint: Entrypoint) -> list[container.PublishedPort]:
     """dev: ports on 127.0.0.1. prod: 80 (and 443 with a domain) on every address: the public entrypoint."""
     if not entrypoint.public:
-        ports = [PublishedPort(HTTP_PORT, entrypoint.http_port)]
+        ports = [container.PublishedPort(HTTP_PORT, entrypoint.http_port)]
         if entrypoint.https and entrypoint.https_port is not None:
-            ports.append(PublishedPort(HTTPS_PORT, entrypoint.https_port))
+            ports.append(container.PublishedPort(HTTPS_PORT, entrypoint.https_port))
         return ports
-    ports = [PublishedPort(HTTP_PORT, HTTP_PORT, ip="0.0.0.0")]  # noqa: S104 - the public entrypoint
+    ports = [container.PublishedPort(HTTP_PORT, HTTP_PORT, ip="0.0.0.0")]  # noqa: S104 - the public entrypoint
     if entrypoint.domain:
-        ports.append(PublishedPort(HTTPS_PORT, HTTPS_PORT, ip="0.0.0.0"))  # noqa: S104
+        ports.append(container.PublishedPort(HTTPS_PORT, HTTPS_PORT, ip="0.0.0.0"))  # noqa: S104
     return ports
