@@ -11,17 +11,17 @@ import pulumi
 
 from components.commands import SERVER_DIR, Target, file_digest, host_command, script_command
 from components.config import StackConfig
+from components.contract import INSTALLED_SCRIPTS_DIR
 from components.naming import Naming
 
 BACKUP_SCRIPTS = (
     "install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh", "backup-alert.sh", "backup-status.sh", "pitr.sh",
 )  # fmt: skip
-INSTALLED_DIR = "/usr/local/lib/botstack"  # where install-backups.sh puts them (cron runs them from there)
 
 
 def installed_command(script: str, *args: str) -> str:
     """A command line that runs an installed backup script on the VDS (for `make backup-now` / `make restore`)."""
-    return shlex.join(["sudo", f"{INSTALLED_DIR}/{script}", *args])
+    return shlex.join(["sudo", f"{INSTALLED_SCRIPTS_DIR}/{script}", *args])
 
 
 @dataclass(frozen=True)

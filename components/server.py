@@ -25,9 +25,8 @@ import pulumi_docker as docker
 from components.backups import installed_command
 from components.commands import SERVER_DIR, Target, file_digest, stdin_script_command
 from components.config import StackConfig, VdsConfig
+from components.contract import SECRETS_DIR, deploy_home
 from components.naming import Naming
-
-SECRETS_DIR = "/etc/botstack/secrets"
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class Server(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bootstrap]),
         )
-        scripts_home = f"/home/{vds.user}/botstack"
+        scripts_home = deploy_home(vds.user)
         # Later steps depend on the whole Server component, so on this copy too.
         command.remote.CopyToRemote(
             f"{name}-scripts",
