@@ -13,26 +13,14 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.catalogue import DATABASE
+from components import container
+from components.catalogue import BACKEND, DATABASE, DB_PASSWORD
 from components.commands import Target, docker_exec_command, host_command, script_command, secrets_payload
-from components.config import PitrConfig, PitrOffsiteConfig, StackConfig
+from components.config import DatabaseConfig, LoggingConfig, PitrConfig, PitrOffsiteConfig, ServiceResources
 from components.config_values import host_key_sha256
-from components.container import (
-    DEFAULT_TMPFS,
-    ContainerSpec,
-    Healthcheck,
-    NetworkAttachment,
-    PublishedPort,
-    data_volume,
-    hardened_container,
-    secret_path,
-)
-from components.contract import STACK_LABEL
 from components.naming import Naming
 
-POSTGRES_USER = "999:999"  # the postgres user of the official image: no root entrypoint, no capabilities needed
 DATA_PATH = "/var/lib/postgresql/data"  # PostgreSQL <= 17 images
-GRACE_SECONDS = 60  # a clean shutdown checkpoints; the provider kills at once without a grace period
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 PITR_STANZA = "botstack"  # pgBackRest's name for this cluster's backups and WAL
 PITR_REPOSITORY = "/var/lib/pgbackrest"  # a named volume: the repository lives on the host, apart from the data
@@ -43,97 +31,112 @@ PGBACKREST_SFTP_KEY_FILE = "pgbackrest_sftp_key"  # the SFTP repository's privat
 
 @dataclass(frozen=True)
 class DatabaseArgs:
-    config: StackConfig
     naming: Naming
     image: pulumi.Input[str]
     backend_network: pulumi.Input[str]
-    password_file: pulumi.Input[str]
-    database_url: pulumi.Input[str]
+    settings: DatabaseConfig  # database and role names
+    password: pulumi.Input[str]  # to set on the role when it changes
+    password_file: pulumi.Input[str]  # the same, as a file on the Docker host
     secrets_revision: pulumi.Input[str]
-    password: pulumi.Input[str]
-    target: Target  # the host that runs the containers (for `docker exec`)
+    target: Target  # the host that runs the containers (for `docker exec` and pgBackRest's secret files)
+    resources: ServiceResources
+    logging: LoggingConfig
+    pitr: PitrConfig | None = None  # point-in-time recovery, when it is on
+    published_port: int | None = None  # dev only: PostgreSQL on 127.0.0.1:<port>
+    protect_data: bool = False  # prod: `destroy` may not delete the volumes
+
+
+@dataclass
+class _Storage:
+    """What the container mounts and waits for: volumes, secret files, and the revision that restarts it."""
+
+    volumes: dict[str, pulumi.Input[str]]
+    secret_files: dict[str, pulumi.Input[str]]
+    secrets_revision: pulumi.Input[str]
+    managed: list[pulumi.Resource]
 
 
 class Database(pulumi.ComponentResource):
     container_name: pulumi.Output[str]
     volume_name: pulumi.Output[str]
-    internal_url: pulumi.Output[str]
     container: docker.Container
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("botstack:components:Database", name, None, opts)
-        config, naming = args.config, args.naming
-        volume = data_volume(name, "database", naming, self, protect=config.on_vds)
-        db = config.database
-        pitr = config.backup.pitr
-        pitr_on = pitr.active(config.on_vds)
-        volumes: dict[str, pulumi.Input[str]] = {DATA_PATH: volume.name}
-        secret_files: dict[str, pulumi.Input[str]] = {"db_password": args.password_file}
-        secrets_revision: pulumi.Input[str] = args.secrets_revision
-        managed: list[pulumi.Resource] = [volume]
-        if pitr_on:
-            repository = data_volume(f"{name}-pitr", "pgbackrest", naming, self, protect=config.on_vds)
-            volumes[PITR_REPOSITORY] = repository.name
-            managed.append(repository)
-            if pitr.offsite is not None and pitr.offsite.type == "posix":
-                offsite = self._offsite_directory(name, pitr.offsite.path, args, protect=config.on_vds)
-                volumes[PITR_OFFSITE_MOUNT] = offsite.name
-                managed.append(offsite)
-            files = pitr_secret_files(pitr)
-            if files:
-                # Secrets of pgBackRest (passphrase, keys) as files beside the stack's others, written the same way
-                # (write-secrets.sh, values on stdin); their paths, not their values, go into the environment.
-                payload = pulumi.Output.secret(secrets_payload(files))
-                writer = host_command(
-                    f"{name}-pitr-secrets",
-                    args.target,
-                    script_command(args.target, "write-secrets.sh", args.target.secrets_dir),
-                    stdin=payload,
-                    triggers=[payload, args.secrets_revision],  # after the stack's own secrets (directory, scripts)
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-                secret_files.update({file: f"{args.target.secrets_dir}/{file}" for file in files})
-                secrets_revision = pulumi.Output.all(args.secrets_revision, writer.id).apply(lambda ids: "+".join(ids))
-                managed.append(writer)
-        spec = ContainerSpec(
-            service="database",
-            role="database",
+        super().__init__(DATABASE.component_type, name, None, opts)
+        db, pitr = args.settings, args.pitr
+        volume = container.data_volume(name, DATABASE.name, args.naming, self, protect=args.protect_data)
+        storage = _Storage({DATA_PATH: volume.name}, {DB_PASSWORD: args.password_file}, args.secrets_revision, [volume])
+        if pitr is not None:
+            self._add_pitr_storage(name, args, pitr, storage)
+        spec = container.ContainerSpec.of(
+            DATABASE,
             image=args.image,
-            user=POSTGRES_USER,
-            command=pitr_command(pitr.archive_timeout_seconds) if pitr_on else None,
+            command=pitr_command(pitr.archive_timeout_seconds) if pitr is not None else None,
             envs={
                 "POSTGRES_USER": db.user,
                 "POSTGRES_DB": db.name,
-                "POSTGRES_PASSWORD_FILE": secret_path("db_password"),
+                "POSTGRES_PASSWORD_FILE": container.secret_path(DB_PASSWORD),
                 "PGDATA": DATA_PATH,
-                **(pitr_environment(db.user, pitr) if pitr_on else {}),
+                **(pitr_environment(db.user, pitr) if pitr is not None else {}),
             },
-            secret_files=secret_files,
-            volumes=volumes,
-            tmpfs={**DEFAULT_TMPFS, "/var/run/postgresql": "rw,nosuid,size=8m"},
+            secret_files=storage.secret_files,
+            volumes=storage.volumes,
+            tmpfs={**container.DEFAULT_TMPFS, "/var/run/postgresql": "rw,nosuid,size=8m"},
             # -h 127.0.0.1: the init-time server listens on the socket only, so TCP readiness means really ready.
-            healthcheck=Healthcheck(["CMD", "pg_isready", "-h", "127.0.0.1", "-U", db.user, "-d", db.name]),
-            networks=[NetworkAttachment(args.backend_network, ["db"])],
-            ports=[PublishedPort(DATABASE.listening_port, config.ports.database)] if config.ports.database else (),
-            resources=config.resources_for("database"),
-            logging=config.logging,
-            grace_seconds=GRACE_SECONDS,
-            secrets_revision=secrets_revision,
+            healthcheck=container.Healthcheck(["CMD", "pg_isready", "-h", "127.0.0.1", "-U", db.user, "-d", db.name]),
+            networks=[container.NetworkAttachment(args.backend_network, DATABASE.aliases_on(BACKEND))],
+            ports=[container.PublishedPort(DATABASE.listening_port, args.published_port)] if args.published_port else (),
+            resources=args.resources,
+            logging=args.logging,
+            secrets_revision=storage.secrets_revision,
         )
-        self.container = hardened_container(name, spec, naming, self, managed)
+        self.container = container.hardened_container(name, spec, args.naming, self, storage.managed)
         self.container_name = cast(pulumi.Output[str], self.container.name)
-        # PostgreSQL reads POSTGRES_PASSWORD_FILE only when it initialises an empty data directory: a rotated
-        # password must be set on the role itself, or the app services (which depend on this component) lock out.
-        # Over the container's local socket (trusted, like the official image), the SQL on stdin (a secret).
-        # The password goes as a SCRAM-SHA-256 verifier, so the clear text never reaches PostgreSQL (nor its logs,
-        # pg_stat_activity or a failed statement's error). The salt is random, kept in state, so the same
-        # password gives the same SQL and a second `up` runs nothing.
+        self._set_role_password(name, args)
+        self.volume_name = cast(pulumi.Output[str], volume.name)
+        self.register_outputs({"containerName": self.container_name, "volumeName": self.volume_name})
+
+    def _add_pitr_storage(self, name: str, args: DatabaseArgs, pitr: PitrConfig, storage: _Storage) -> None:
+        """pgBackRest's repository volume, the off-site directory (posix), and its secret files."""
+        repository = container.data_volume(f"{name}-pitr", "pgbackrest", args.naming, self, protect=args.protect_data)
+        storage.volumes[PITR_REPOSITORY] = repository.name
+        storage.managed.append(repository)
+        if pitr.offsite is not None and pitr.offsite.type == "posix":
+            offsite = self._offsite_directory(name, pitr.offsite.path, args, protect=args.protect_data)
+            storage.volumes[PITR_OFFSITE_MOUNT] = offsite.name
+            storage.managed.append(offsite)
+        files = pitr_secret_files(pitr)
+        if not files:
+            return
+        # Secrets of pgBackRest (passphrase, keys) as files beside the stack's others, written the same way
+        # (write-secrets.sh, values on stdin); their paths, not their values, go into the environment.
+        payload = pulumi.Output.secret(secrets_payload(files))
+        written = host_command(
+            f"{name}-pitr-secrets",
+            args.target,
+            script_command(args.target, "write-secrets.sh", args.target.secrets_dir),
+            stdin=payload,
+            triggers=[payload, args.secrets_revision],  # after the stack's own secrets (directory, scripts)
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        storage.secret_files.update({file: f"{args.target.secrets_dir}/{file}" for file in files})
+        storage.secrets_revision = pulumi.Output.all(args.secrets_revision, written.id).apply(lambda ids: "+".join(ids))
+        storage.managed.append(written)
+
+    def _set_role_password(self, name: str, args: DatabaseArgs) -> None:
+        """PostgreSQL reads POSTGRES_PASSWORD_FILE only when it initialises an empty data directory: a rotated
+        password must be set on the role itself, or the app services (which depend on this component) lock out.
+        Over the container's local socket (trusted, like the official image), the SQL on stdin (a secret).
+        The password goes as a SCRAM-SHA-256 verifier, so the clear text never reaches PostgreSQL (nor its logs,
+        pg_stat_activity or a failed statement's error). The salt is random, kept in state, so the same
+        password gives the same SQL and a second `up` runs nothing."""
+        db = args.settings
         salt = random.RandomPassword(f"{name}-scram-salt", length=24, special=False, opts=pulumi.ResourceOptions(parent=self))
         host_command(
             f"{name}-role-password",
             args.target,
             docker_exec_command(
-                naming.container("database"), ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", db.user, "-d", db.name]
+                args.naming.container(DATABASE.name), ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", db.user, "-d", db.name]
             ),
             stdin=pulumi.Output.secret(
                 pulumi.Output.all(args.password, salt.result).apply(
@@ -142,11 +145,6 @@ class Database(pulumi.ComponentResource):
             ),
             triggers=[args.password],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
-        )
-        self.volume_name = cast(pulumi.Output[str], volume.name)
-        self.internal_url = pulumi.Output.secret(args.database_url)
-        self.register_outputs(
-            {"containerName": self.container_name, "volumeName": self.volume_name, "internalUrl": self.internal_url}
         )
 
     def _offsite_directory(self, name: str, path: str, args: DatabaseArgs, protect: bool) -> docker.Volume:
@@ -162,14 +160,14 @@ class Database(pulumi.ComponentResource):
             f"{name}-pitr-offsite",
             name=args.naming.volume("pgbackrest-offsite"),
             driver_opts={"type": "none", "o": "bind", "device": path},
-            labels=[docker.VolumeLabelArgs(label=STACK_LABEL, value=args.naming.stack)],
+            labels=[docker.VolumeLabelArgs(label=key, value=value) for key, value in args.naming.stack_label().items()],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[directory], retain_on_delete=True, protect=protect),
         )
 
 
 def offsite_directory_command(path: str, sudo: bool) -> str:
     """Create the posix off-site repository's directory on the host, owned by the container's postgres user."""
-    uid, gid = POSTGRES_USER.split(":")
+    uid, gid = DATABASE.user.split(":")
     return shlex.join([*(["sudo", "-n"] if sudo else []), "install", "-d", "-o", uid, "-g", gid, "-m", "0700", path])
 
 
@@ -208,7 +206,7 @@ def pitr_environment(role: str, pitr: PitrConfig) -> dict[str, str]:
         env |= repository_environment(2, offsite.type, path, days, encrypted=pitr.cipher_pass is not None)
         env |= offsite_environment(offsite)
     if PGBACKREST_SECRETS_FILE in pitr_secret_files(pitr):
-        env["PGBACKREST_CONFIG"] = secret_path(PGBACKREST_SECRETS_FILE)
+        env["PGBACKREST_CONFIG"] = container.secret_path(PGBACKREST_SECRETS_FILE)
     return env
 
 
@@ -238,7 +236,7 @@ def offsite_environment(offsite: PitrOffsiteConfig) -> dict[str, str]:
             "PGBACKREST_REPO2_SFTP_HOST_KEY_CHECK_TYPE": "fingerprint",
             "PGBACKREST_REPO2_SFTP_HOST_KEY_HASH_TYPE": "sha256",
             "PGBACKREST_REPO2_SFTP_HOST_FINGERPRINT": host_key_sha256(offsite.sftp_host_key),
-            "PGBACKREST_REPO2_SFTP_PRIVATE_KEY_FILE": secret_path(PGBACKREST_SFTP_KEY_FILE),
+            "PGBACKREST_REPO2_SFTP_PRIVATE_KEY_FILE": container.secret_path(PGBACKREST_SFTP_KEY_FILE),
             "PGBACKREST_REPO2_BUNDLE": "y",
         }
     if offsite.type == "s3":

@@ -14,14 +14,15 @@ import pulumi
 import pulumi_docker as docker
 
 from components.commands import REPO_ROOT
-from components.config import StackConfig
+from components.config import ImagesConfig
 from components.naming import Naming
 
 
 @dataclass(frozen=True)
 class ImagesArgs:
-    config: StackConfig
+    images: ImagesConfig
     naming: Naming
+    with_pgbackrest: bool = False  # point-in-time recovery: the database image plus pgBackRest, built here
 
 
 class Images(pulumi.ComponentResource):
@@ -34,7 +35,7 @@ class Images(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImagesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Images", name, None, opts)
-        images = args.config.images
+        images = args.images
         self.backend = self._app_image(
             f"{name}-backend", images.app_image("backend"), "backend", {"PYTHON_IMAGE": images.python}, args
         )
@@ -42,7 +43,7 @@ class Images(pulumi.ComponentResource):
         # With point-in-time recovery the database image is the configured one plus pgBackRest, built here.
         self.postgres = (
             self._database_image(f"{name}-postgres", images.postgres, args)
-            if args.config.backup.pitr.active(args.config.on_vds)
+            if args.with_pgbackrest
             else self._pulled(f"{name}-postgres", images.postgres)
         )
         self.redis = self._pulled(f"{name}-redis", images.redis)
@@ -79,7 +80,7 @@ class Images(pulumi.ComponentResource):
             build=docker.DockerBuildArgs(
                 context=str(context.relative_to(REPO_ROOT)),
                 dockerfile=str((context / "Dockerfile").relative_to(REPO_ROOT)),
-                args={**base_args, **args.config.images.build_args},
+                args={**base_args, **args.images.build_args},
             ),
             image_name=f"{args.naming.project}/{app}:{args.naming.stack}",
             skip_push=True,

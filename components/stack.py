@@ -15,7 +15,8 @@ from components.app_service import AppService, AppServiceArgs
 from components.backups import Backups, BackupsArgs
 from components.cache import Cache, CacheArgs
 from components.catalogue import API, APP_SERVICES, BACKEND, BOT, CACHE, DATABASE, DB_PASSWORD, EDGE, WEB
-from components.config import StackConfig
+from components.commands import Target
+from components.config import PitrConfig, StackConfig
 from components.database import Database, DatabaseArgs
 from components.deploy_check import DeployCheck, DeployCheckArgs
 from components.images import Images, ImagesArgs
@@ -35,7 +36,8 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     placement = place(config, naming)
     opts = placement.container_opts
 
-    images = Images("images", ImagesArgs(config, naming), opts=opts)
+    pitr = config.backup.pitr if config.backup.pitr.active(placement.on_vds) else None
+    images = Images("images", ImagesArgs(config.images, naming, with_pgbackrest=pitr is not None), opts=opts)
     network = StackNetwork(
         "network",
         StackNetworkArgs(naming, backend_internal=config.ports.database is None and config.ports.cache is None),
@@ -43,32 +45,13 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     )
     networks = {BACKEND: network.backend, EDGE: network.edge}
     secrets = Secrets(
-        "secrets",
-        SecretsArgs(
-            placement.target,
-            config.database,
-            db_password=config.db_password,
-            redis_password=config.redis_password,
-            jwt_secret=config.jwt_secret,
-            bot_token=config.bot_token,
-        ),
-        opts=pulumi.ResourceOptions(depends_on=placement.after_server()),
+        "secrets", secrets_args(config, placement.target), opts=pulumi.ResourceOptions(depends_on=placement.after_server())
     )
     after_secrets = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secrets]))
 
     database = Database(
         "database",
-        DatabaseArgs(
-            config,
-            naming,
-            images.postgres,
-            network.backend,
-            secrets.paths[DB_PASSWORD],
-            secrets.database_url,
-            secrets.revision,
-            secrets.values[DB_PASSWORD],
-            placement.target,
-        ),
+        database_args(config, naming, images.postgres, network.backend, secrets, placement.target, pitr),
         opts=after_secrets,
     )
     cache = Cache(
@@ -165,3 +148,41 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     if placement.server is not None:
         outputs.update(placement.server.outputs())
     return outputs
+
+
+def secrets_args(config: StackConfig, target: Target) -> SecretsArgs:
+    """The secrets the user set; Secrets generates the others."""
+    return SecretsArgs(
+        target,
+        config.database,
+        db_password=config.db_password,
+        redis_password=config.redis_password,
+        jwt_secret=config.jwt_secret,
+        bot_token=config.bot_token,
+    )
+
+
+def database_args(
+    config: StackConfig,
+    naming: Naming,
+    image: pulumi.Input[str],
+    network: pulumi.Input[str],
+    secrets: Secrets,
+    target: Target,
+    pitr: PitrConfig | None,
+) -> DatabaseArgs:
+    return DatabaseArgs(
+        naming,
+        image,
+        network,
+        config.database,
+        secrets.values[DB_PASSWORD],
+        secrets.paths[DB_PASSWORD],
+        secrets.revision,
+        target,
+        config.resources_for(DATABASE.name),
+        config.logging,
+        pitr=pitr,
+        published_port=config.ports.database,
+        protect_data=config.on_vds,
+    )

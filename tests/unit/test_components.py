@@ -70,7 +70,18 @@ CASES = {
         "botstack:components:Database",
         lambda: Database(
             "database",
-            DatabaseArgs(CONFIG, NAMING, "sha256:pg", "backend-net", "/s/db_password", "url", "rev", "pw-0123456789", TARGET),
+            DatabaseArgs(
+                NAMING,
+                "sha256:pg",
+                "backend-net",
+                CONFIG.database,
+                "pw-0123456789",
+                "/s/db_password",
+                "rev",
+                TARGET,
+                CONFIG.resources_for("database"),
+                CONFIG.logging,
+            ),
         ),
         {"database-data", "database-container", "database-role-password", "database-scram-salt"},
     ),
@@ -120,7 +131,7 @@ CASES = {
     ),
     "images": (
         "botstack:components:Images",
-        lambda: Images("images", ImagesArgs(CONFIG, NAMING)),
+        lambda: Images("images", ImagesArgs(CONFIG.images, NAMING)),
         {"images-backend", "images-web", "images-postgres", "images-redis"},
     ),
     "secrets": (
@@ -277,8 +288,7 @@ def test_remote_target_uses_sudo_and_the_connection():
 def test_component_outputs_are_registered():
     mocks, _ = declare(CASES["database"][1])
     registered = mocks.outputs_of("database")
-    assert is_secret(registered["internalUrl"]) and unwrap(registered["internalUrl"]) == "url"
-    assert {k: v for k, v in registered.items() if k != "internalUrl"} == {
+    assert registered == {
         "containerName": "botstack-dev-database",
         "volumeName": "botstack-dev-database-data",
     }

@@ -58,7 +58,7 @@ DEFAULT_LIMITS_AND_USER = {
     "cache": (256, 64, "0.5", "999:999"),
     "api": (384, 128, "0.5", "10001:10001"),
     "worker": (384, 128, "0.5", "10001:10001"),
-    "bot": (512, 256, "0.5", "10001:10001"),
+    "bot": (512, 256, "1", "10001:10001"),
     "web": (128, 32, "0.25", "10001:10001"),
 }
 
@@ -275,9 +275,9 @@ def test_components_register_their_outputs(declared):
     stack, profile, mocks, outputs = declared
     names = {service: registered.outputs["name"] for service, registered in containers_registered(mocks).items()}
     assert outputs["containers"] == names
-    database_url = mocks.outputs_of("database")["internalUrl"]
+    database_url = mocks.outputs_of("secrets")["databaseUrl"]
     assert is_secret(database_url) and unwrap(database_url) == outputs["databaseUrl"]
-    assert {k: v for k, v in mocks.outputs_of("database").items() if k != "internalUrl"} == {
+    assert mocks.outputs_of("database") == {
         "containerName": names["database"],
         "volumeName": f"botstack-{stack}-database-data",
     }

@@ -50,11 +50,12 @@ def stack_config(host: VdsHost, deploy_user: str, image: str, extra: dict[str, A
 def _declare(host: VdsHost, deploy_user: str, image: str, stack: str) -> None:
     from components.commands import Target
     from components.config_loading import load_config
-    from components.database import Database, DatabaseArgs
+    from components.database import Database
     from components.naming import Naming
     from components.network import StackNetwork, StackNetworkArgs
-    from components.secrets import Secrets, SecretsArgs
+    from components.secrets import Secrets
     from components.server import SECRETS_DIR, connection
+    from components.stack import database_args, secrets_args
 
     config = load_config()
     assert config.vds is not None and config.ssh_private_key is not None
@@ -74,11 +75,11 @@ def _declare(host: VdsHost, deploy_user: str, image: str, stack: str) -> None:
         sudo=True,
     )
     network = StackNetwork("network", StackNetworkArgs(naming), opts=on_vds)
-    secrets = Secrets("secrets", SecretsArgs(config, target))
+    secrets = Secrets("secrets", secrets_args(config, target))
+    pitr = config.backup.pitr if config.backup.pitr.active(config.on_vds) else None
     Database(
         "database",
-        DatabaseArgs(config, naming, image, network.backend, secrets.paths["db_password"], secrets.database_url,
-                     secrets.revision, secrets.values["db_password"], target),
+        database_args(config, naming, image, network.backend, secrets, target, pitr),
         opts=pulumi.ResourceOptions.merge(on_vds, pulumi.ResourceOptions(depends_on=[secrets])),
     )
 
