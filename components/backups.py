@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.catalogue import BOT_TOKEN, DATABASE
 from components.commands import SERVER_DIR, Target, file_digest, host_command, script_command
-from components.config import StackConfig
+from components.config import BackupConfig, DatabaseConfig, PitrConfig
 from components.contract import INSTALLED_SCRIPTS_DIR
 from components.naming import Naming
 
@@ -26,9 +27,12 @@ def installed_command(script: str, *args: str) -> str:
 
 @dataclass(frozen=True)
 class BackupsArgs:
-    config: StackConfig
     naming: Naming
-    target: Target
+    target: Target  # the VDS
+    backup: BackupConfig
+    database: DatabaseConfig  # which database and role to dump
+    telegram_api_url: str  # alerts go through the bot's Bot API
+    pitr: PitrConfig | None = None  # point-in-time recovery, when it is on
 
 
 class Backups(pulumi.ComponentResource):
@@ -37,23 +41,23 @@ class Backups(pulumi.ComponentResource):
         host_command(
             f"{name}-install",
             args.target,
-            script_command(args.target, "install-backups.sh", *install_arguments(args.config, args.naming, args.target)),
+            script_command(args.target, "install-backups.sh", *install_arguments(args)),
             triggers=[file_digest(*(SERVER_DIR / script for script in BACKUP_SCRIPTS if (SERVER_DIR / script).exists()))],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})
 
 
-def install_arguments(config: StackConfig, naming: Naming, target: Target) -> list[str | int]:
+def install_arguments(args: BackupsArgs) -> list[str | int]:
     """install-backups.sh's arguments: schedule, retention, which container and database, off-site copy, encryption,
     alerts (the bot token by its file path on the host, never its value), and the first backup at once."""
-    backup = config.backup
+    backup = args.backup
     arguments: list[str | int] = [
         "--schedule", backup.schedule,
         "--retention-days", backup.retention_days,
-        "--container", naming.container("database"),
-        "--db", config.database.name,
-        "--db-user", config.database.user,
+        "--container", args.naming.container(DATABASE.name),
+        "--db", args.database.name,
+        "--db-user", args.database.user,
     ]  # fmt: skip
     if backup.rclone_remote:
         arguments += ["--rclone-remote", backup.rclone_remote]
@@ -62,12 +66,12 @@ def install_arguments(config: StackConfig, naming: Naming, target: Target) -> li
     if backup.alert_chat_id:
         arguments += [
             "--alert-chat-id", backup.alert_chat_id,
-            "--bot-token-file", f"{target.secrets_dir}/bot_token",
-            "--telegram-api-url", config.telegram_api_url,
+            "--bot-token-file", f"{args.target.secrets_dir}/{BOT_TOKEN}",
+            "--telegram-api-url", args.telegram_api_url,
         ]  # fmt: skip
     if backup.healthcheck_url:
         arguments += ["--healthcheck-url", backup.healthcheck_url]
-    if backup.pitr.active(config.on_vds):
-        arguments += ["--pitr", "--pitr-schedule", backup.pitr.base_backup_schedule]
+    if args.pitr is not None:
+        arguments += ["--pitr", "--pitr-schedule", args.pitr.base_backup_schedule]
     arguments += ["--stale-after-minutes", backup.stale_after_hours * 60, "--run-now"]
     return arguments

@@ -651,6 +651,11 @@ class StackConfig(BaseSettings):
         return self.vds is not None
 
     def services(self) -> tuple[str, ...]:
+    @property
+    def pitr(self) -> PitrConfig | None:
+        """The point-in-time recovery settings when WAL is archived (by default on a VDS), or None."""
+        return self.backup.pitr if self.backup.pitr.active(self.on_vds) else None
+
         """The services this profile runs."""
         if self.profile == "full":
             return SERVICE_NAMES

@@ -36,7 +36,7 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     placement = place(config, naming)
     opts = placement.container_opts
 
-    pitr = config.backup.pitr if config.backup.pitr.active(placement.on_vds) else None
+    pitr = config.pitr
     images = Images("images", ImagesArgs(config.images, naming, with_pgbackrest=pitr is not None), opts=opts)
     network = StackNetwork(
         "network",
@@ -126,7 +126,7 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     if placement.server is not None:
         Backups(
             "backups",
-            BackupsArgs(config, naming, placement.server.target),
+            backups_args(config, naming, placement.server.target),
             opts=pulumi.ResourceOptions(depends_on=[placement.server, database]),
         )
 
@@ -160,6 +160,10 @@ def secrets_args(config: StackConfig, target: Target) -> SecretsArgs:
         jwt_secret=config.jwt_secret,
         bot_token=config.bot_token,
     )
+
+
+def backups_args(config: StackConfig, naming: Naming, target: Target) -> BackupsArgs:
+    return BackupsArgs(naming, target, config.backup, config.database, config.telegram_api_url, pitr=config.pitr)
 
 
 def database_args(

@@ -7,18 +7,23 @@ import hashlib
 
 import pytest
 
-from components.backups import install_arguments
+from components.backups import install_arguments as arguments_of
 from components.commands import Target
 from components.config import ConfigError
 from components.config_loading import validate
 from components.database import alter_role_sql, scram_verifier
 from components.naming import Naming
+from components.stack import backups_args
 from tests.unit.conftest import BOT_TOKEN, HOST_KEY, new_private_key
 from tests.unit.harness import config_entries, is_secret, run_stack, unwrap
 from tests.unit.test_scripts import STACK_SH, _calls, _run, fakes  # noqa: F401 - fakes is a fixture
 
 NAMING = Naming("botstack", "prod")
 TARGET = Target(scripts_dir="/home/deploy/botstack/server", secrets_dir="/etc/botstack/secrets")
+
+
+def install_arguments(config, naming, target):
+    return arguments_of(backups_args(config, naming, target))
 
 
 def test_scram_verifier_equals_the_one_postgresql_computes():

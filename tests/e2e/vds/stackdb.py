@@ -76,10 +76,9 @@ def _declare(host: VdsHost, deploy_user: str, image: str, stack: str) -> None:
     )
     network = StackNetwork("network", StackNetworkArgs(naming), opts=on_vds)
     secrets = Secrets("secrets", secrets_args(config, target))
-    pitr = config.backup.pitr if config.backup.pitr.active(config.on_vds) else None
     Database(
         "database",
-        database_args(config, naming, image, network.backend, secrets, target, pitr),
+        database_args(config, naming, image, network.backend, secrets, target, config.pitr),
         opts=pulumi.ResourceOptions.merge(on_vds, pulumi.ResourceOptions(depends_on=[secrets])),
     )
 
