@@ -46,7 +46,8 @@ class Cache(pulumi.ComponentResource):
             command=["redis-server", container.secret_path(REDIS_CONF)],
             secret_files={name: args.secret_files[name] for name in CACHE.secrets},
             volumes={DATA_PATH: volume.name},
-            healthcheck=container.Healthcheck(["CMD-SHELL", ping]),
+            # probed every second (a ping costs next to nothing): what waits for the cache sees it ready sooner
+            healthcheck=container.Healthcheck(["CMD-SHELL", ping], interval="1s", retries=50),
             networks=[container.NetworkAttachment(args.backend_network, CACHE.aliases_on(BACKEND))],
             ports=[container.PublishedPort(CACHE.listening_port, args.published_port)] if args.published_port else (),
             resources=args.resources,

@@ -99,9 +99,9 @@ class WebFrontend(pulumi.ComponentResource):
             secret_files={ACME_CA_ROOT_FILE: entrypoint.acme_ca_root} if entrypoint.acme_ca_root else {},
             volumes={"/data": volume.name},
             tmpfs={**container.DEFAULT_TMPFS, "/config": "rw,noexec,nosuid,size=8m"},
-            # every 2 s (the shared default is 5 s): `up` waits for web last, so this is time every apply waits
+            # every second (the shared default is 5 s): `up` waits for web last, so this is time every apply waits
             healthcheck=container.Healthcheck(
-                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/healthz"], interval="2s", retries=25
+                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/healthz"], interval="1s", retries=50
             ),
             networks=[container.NetworkAttachment(args.edge_network, aliases)],
             ports=published_ports(entrypoint),

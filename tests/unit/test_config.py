@@ -41,7 +41,7 @@ def test_dev_needs_no_config():
 def test_defaults_fit_a_2gb_vds():
     config = validate("dev", {})
     bot, database = config.resources_for("bot"), config.resources_for("database")
-    assert (bot.memory, bot.cpus) == (512, "0.5")
+    assert (bot.memory, bot.cpus) == (512, "1")
     assert (database.memory, database.memory_reservation, database.cpus) == (1024, 512, "1")
     total = sum(config.resources_for(s).memory or 0 for s in ("database", "cache", "api", "worker", "bot", "web"))
     assert total <= 2048 + 768, "limits may overcommit a 2 GB VDS only moderately"
