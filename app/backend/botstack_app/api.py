@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
 from .auth import require_user
-from .config import get_settings, setup_logging
+from .config import freeze_startup_objects, get_settings, setup_logging
 from .db import Post, get_engine, get_sessionmaker
 from .jobs import enqueue_publish, redis_client
 from .publishing import publish_post
@@ -153,6 +153,7 @@ def main() -> None:
     # was installed before it started; with these no-op handlers a drained shutdown exits 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: None)
+    freeze_startup_objects()
     uvicorn.run(
         app,
         host=settings.host,

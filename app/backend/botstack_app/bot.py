@@ -24,7 +24,7 @@ from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message
 
 from . import liveness
-from .config import ConfigError, Settings, get_settings, setup_logging
+from .config import ConfigError, Settings, freeze_startup_objects, get_settings, setup_logging
 
 log = logging.getLogger("botstack.bot")
 router = Router(name="botstack")
@@ -103,4 +103,5 @@ def main() -> None:
     except ConfigError as exc:
         log.error("%s", exc)
         sys.exit(2)
+    freeze_startup_objects()
     asyncio.run(run(settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from functools import lru_cache
@@ -91,3 +92,11 @@ def setup_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+
+
+def freeze_startup_objects() -> None:
+    """Exempt everything that exists after startup (the imported modules' classes, functions and schemas) from
+    garbage collection. A process that imported aiogram or FastAPI otherwise spends seconds of its CPU limit
+    walking those objects again when it exits (1.3 s at 0.5 CPU for the bot), and an update waits for the old
+    container to exit; collections while it runs skip them too."""
+    gc.freeze()

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import liveness
-from .config import ConfigError, Settings, get_settings, setup_logging
+from .config import ConfigError, Settings, freeze_startup_objects, get_settings, setup_logging
 from .db import Post, get_sessionmaker
 from .jobs import ReliableQueue, enqueue_publish, redis_client
 from .publishing import publish_post
@@ -125,4 +125,5 @@ def main() -> None:
     except ConfigError as exc:
         log.error("%s", exc)
         sys.exit(2)
+    freeze_startup_objects()
     sys.exit(worker.run())
