@@ -448,8 +448,7 @@ DEFAULT_RESOURCES: dict[str, ServiceResources] = {
     "cache": ServiceResources(memory=256, memory_reservation=64, cpus="0.5"),
     "api": ServiceResources(memory=384, memory_reservation=128, cpus="0.5"),
     "worker": ServiceResources(memory=384, memory_reservation=128, cpus="0.5"),
-    # 1 CPU: the bot idles on long polls, but a new bot imports aiogram (about 2.5 s of CPU) while nobody polls
-    "bot": ServiceResources(memory=512, memory_reservation=256, cpus="1"),
+    "bot": ServiceResources(memory=512, memory_reservation=256, cpus="0.5"),
     "web": ServiceResources(memory=128, memory_reservation=32, cpus="0.25"),
 }
 
@@ -651,12 +650,12 @@ class StackConfig(BaseSettings):
         else asks components/placement.py, which asks this."""
         return self.vds is not None
 
-    def services(self) -> tuple[str, ...]:
     @property
     def pitr(self) -> PitrConfig | None:
         """The point-in-time recovery settings when WAL is archived (by default on a VDS), or None."""
         return self.backup.pitr if self.backup.pitr.active(self.on_vds) else None
 
+    def services(self) -> tuple[str, ...]:
         """The services this profile runs."""
         if self.profile == "full":
             return SERVICE_NAMES
