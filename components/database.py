@@ -83,7 +83,10 @@ class Database(pulumi.ComponentResource):
             volumes=storage.volumes,
             tmpfs={**container.DEFAULT_TMPFS, "/var/run/postgresql": "rw,nosuid,size=8m"},
             # -h 127.0.0.1: the init-time server listens on the socket only, so TCP readiness means really ready.
-            healthcheck=container.Healthcheck(["CMD", "pg_isready", "-h", "127.0.0.1", "-U", db.user, "-d", db.name]),
+            # probed every second (pg_isready costs next to nothing): migrations and the app services wait for it
+            healthcheck=container.Healthcheck(
+                ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", db.user, "-d", db.name], interval="1s", retries=50
+            ),
             networks=[container.NetworkAttachment(args.backend_network, DATABASE.aliases_on(BACKEND))],
             ports=[container.PublishedPort(DATABASE.listening_port, args.published_port)] if args.published_port else (),
             resources=args.resources,
