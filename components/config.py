@@ -455,13 +455,18 @@ DEFAULT_RESOURCES: dict[str, ServiceResources] = {
 SECRET_KEYS = ("sshPrivateKey", "dbPassword", "redisPassword", "jwtSecret", "botToken")
 
 
+def _trimmed_secret(value: SecretStr) -> str:
+    secret = value.get_secret_value()
+    if secret != secret.strip():
+        raise Invalid("has leading or trailing whitespace (a newline from a file?); remove it")
+    return secret
+
+
 def _secret_rules(minimum: int, url_safe: bool = False) -> AfterValidator:
     def check(value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return value
-        secret = value.get_secret_value()
-        if secret != secret.strip():
-            raise Invalid("has leading or trailing whitespace (a newline from a file?); remove it")
+        secret = _trimmed_secret(value)
         if len(secret) < minimum:
             raise Invalid(f"must be at least {minimum} characters")
         if url_safe and not re.fullmatch(r"[A-Za-z0-9._~-]+", secret, re.ASCII):
@@ -476,10 +481,7 @@ def _secret_rules(minimum: int, url_safe: bool = False) -> AfterValidator:
 def _check_bot_token(value: SecretStr | None) -> SecretStr | None:
     if value is None:
         return value
-    token = value.get_secret_value()
-    if token != token.strip():
-        raise Invalid("has leading or trailing whitespace (a newline from a file?); remove it")
-    if not re.fullmatch(_TELEGRAM_BOT_ID, token, re.ASCII):
+    if not re.fullmatch(_TELEGRAM_BOT_ID, _trimmed_secret(value), re.ASCII):
         raise Invalid("does not look like a Telegram bot token (<digits>:<35 characters>)")
     return value
 

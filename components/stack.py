@@ -7,6 +7,7 @@ catalogue (components/catalogue.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -14,7 +15,7 @@ import pulumi
 from components.app_service import AppService, AppServiceArgs
 from components.backups import Backups, BackupsArgs
 from components.cache import Cache, CacheArgs
-from components.catalogue import API, APP_SERVICES, BACKEND, BOT, CACHE, DATABASE, DB_PASSWORD, EDGE, WEB
+from components.catalogue import API, APP_SERVICES, BACKEND, BOT, CACHE, DATABASE, DB_PASSWORD, EDGE, WEB, Service
 from components.commands import Target
 from components.config import PitrConfig, StackConfig
 from components.database import Database, DatabaseArgs
@@ -36,8 +37,7 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     placement = place(config, naming)
     opts = placement.container_opts
 
-    pitr = config.pitr
-    images = Images("images", ImagesArgs(config.images, naming, with_pgbackrest=pitr is not None), opts=opts)
+    images = Images("images", ImagesArgs(config.images, naming, with_pgbackrest=config.pitr is not None), opts=opts)
     network = StackNetwork(
         "network",
         StackNetworkArgs(naming, backend_internal=config.ports.database is None and config.ports.cache is None),
@@ -48,27 +48,12 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
         "secrets", secrets_args(config, placement.target), opts=pulumi.ResourceOptions(depends_on=placement.after_server())
     )
     after_secrets = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secrets]))
-
     database = Database(
         "database",
-        database_args(config, naming, images.postgres, network.backend, secrets, placement.target, pitr),
+        database_args(config, naming, images.postgres, network.backend, secrets, placement.target, config.pitr),
         opts=after_secrets,
     )
-    cache = Cache(
-        "cache",
-        CacheArgs(
-            naming,
-            images.redis,
-            network.backend,
-            secrets.files_for(CACHE),
-            secrets.revision,
-            config.resources_for(CACHE.name),
-            config.logging,
-            published_port=config.ports.cache,
-            protect_data=placement.protect_data,
-        ),
-        opts=after_secrets,
-    )
+    cache = Cache("cache", cache_args(config, naming, images.redis, network.backend, secrets), opts=after_secrets)
     migrations = Migrations(
         "migrations",
         MigrationsArgs(
@@ -76,71 +61,42 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
         ),
         opts=pulumi.ResourceOptions(depends_on=placement.after_server()),
     )
-
-    # The bot's own settings; the others need none beyond their entry.
-    environment = {BOT.name: {"TELEGRAM_API_URL": config.telegram_api_url, "API_URL": f"http://{API.address}"}}
-    services = config.services()
     apps = {
         service.name: AppService(
             service.name,
-            AppServiceArgs(
-                service,
-                naming,
-                images.backend,
-                networks,
-                secrets.files_for(service),
-                secrets.revision,
-                config.resources_for(service.name),
-                config.logging,
-                environment=environment.get(service.name, {}),
-                depends_on=[database, cache, migrations],
-            ),
+            app_service_args(config, service, naming, images.backend, networks, secrets, [database, cache, migrations]),
             opts=opts,
         )
         for service in APP_SERVICES
-        if service.name in services
+        if service.name in config.services()
     }
     entrypoint = Entrypoint.of(config)
-    web = WebFrontend(
-        "web",
-        WebFrontendArgs(
-            naming,
-            images.web,
-            network.edge,
-            entrypoint,
-            config.proxy,
-            config.resources_for(WEB.name),
-            config.logging,
-            depends_on=[apps[API.name]],
-        ),
-        opts=opts,
-    )
-    containers: dict[str, pulumi.Output[str]] = {
-        DATABASE.name: database.container_name,
-        CACHE.name: cache.container_name,
-        **{name: app.container_name for name, app in apps.items()},
-        WEB.name: web.container_name,
-    }
-    watched = [database.container.id, cache.container.id, *(app.container.id for app in apps.values()), web.container.id]
-
+    web = WebFrontend("web", web_args(config, naming, images.web, network.edge, entrypoint, apps[API.name]), opts=opts)
     if placement.server is not None:
         Backups(
             "backups",
             backups_args(config, naming, placement.server.target),
             opts=pulumi.ResourceOptions(depends_on=[placement.server, database]),
         )
-
+    containers = {DATABASE.name: database.container, CACHE.name: cache.container}
+    containers |= {name: app.container for name, app in apps.items()} | {WEB.name: web.container}
     check_url = config.deploy_check.url or f"{entrypoint.url}{HEALTH_PATH}"
     DeployCheck(
         "deploy-check",
-        DeployCheckArgs(check_url, config.deploy_check.timeout_seconds, local_target(stack), watched, depends_on=[web]),
+        DeployCheckArgs(
+            check_url,
+            config.deploy_check.timeout_seconds,
+            local_target(stack),
+            [container.id for container in containers.values()],
+            depends_on=[web],
+        ),
     )
 
     outputs: dict[str, Any] = {
         "profile": config.profile,
         "url": entrypoint.url,
         "healthUrl": check_url,
-        "containers": containers,
+        "containers": {name: container.name for name, container in containers.items()},
         "networks": {"backend": network.backend, "edge": network.edge},
         "volumes": {"database": database.volume_name, "cache": cache.volume_name},
         "databaseUrl": secrets.database_url,
@@ -148,6 +104,63 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     if placement.server is not None:
         outputs.update(placement.server.outputs())
     return outputs
+
+
+# ---- the config, mapped onto each component's args --------------------------------------------------------------
+
+
+def cache_args(
+    config: StackConfig, naming: Naming, image: pulumi.Input[str], network: pulumi.Input[str], secrets: Secrets
+) -> CacheArgs:
+    return CacheArgs(
+        naming,
+        image,
+        network,
+        secrets.files_for(CACHE),
+        secrets.revision,
+        config.resources_for(CACHE.name),
+        config.logging,
+        published_port=config.ports.cache,
+        protect_data=config.on_vds,
+    )
+
+
+def app_service_args(
+    config: StackConfig,
+    service: Service,
+    naming: Naming,
+    image: pulumi.Input[str],
+    networks: Mapping[str, pulumi.Input[str]],
+    secrets: Secrets,
+    depends_on: list[pulumi.Resource],
+) -> AppServiceArgs:
+    # The bot's own settings; the others need none beyond their entry.
+    environment = {"TELEGRAM_API_URL": config.telegram_api_url, "API_URL": f"http://{API.address}"} if service is BOT else {}
+    return AppServiceArgs(
+        service,
+        naming,
+        image,
+        networks,
+        secrets.files_for(service),
+        secrets.revision,
+        config.resources_for(service.name),
+        config.logging,
+        environment=environment,
+        depends_on=depends_on,
+    )
+
+
+def web_args(
+    config: StackConfig,
+    naming: Naming,
+    image: pulumi.Input[str],
+    network: pulumi.Input[str],
+    entrypoint: Entrypoint,
+    api: pulumi.Resource,
+) -> WebFrontendArgs:
+    return WebFrontendArgs(
+        naming, image, network, entrypoint, config.proxy, config.resources_for(WEB.name), config.logging, depends_on=[api]
+    )
 
 
 def secrets_args(config: StackConfig, target: Target) -> SecretsArgs:
