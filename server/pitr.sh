@@ -8,7 +8,11 @@
 #
 # Config: /etc/botstack/backup.env (as backup.sh; PG_CONTAINER, PITR_BACKUP_MAX_AGE_HOURS). pgBackRest itself
 # runs inside the database container (the image adds it) with its settings in the container's PGBACKREST_*
-# variables and its repository on a named volume; PostgreSQL archives every WAL segment with it.
+# variables (secrets in the file PGBACKREST_CONFIG names, a bind-mounted secret), its repository on a named
+# volume and, when configured, a second one off-site (repo2); PostgreSQL archives every WAL segment to each.
+#
+# backup: one base backup per repository (each restores alone), timed; every backup ends with pgBackRest's
+# expire, which applies the retention to the backups and the WAL of that repository (checked in its log).
 #
 # restore: times are UTC. Refuses, before touching anything, a time before the end of the oldest base
 # backup (pgBackRest would silently take the newest one and recovery would never reach the target) or in
@@ -61,6 +65,12 @@ load_config() {
 
 pgbackrest() { docker exec "$PG_CONTAINER" pgbackrest "$@"; }
 
+# The repository numbers the container is configured with (PGBACKREST_REPO<N>_PATH), e.g. "1 2".
+repositories() {
+  docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$PG_CONTAINER" \
+    | sed -n 's/^PGBACKREST_REPO\([0-9]*\)_PATH=.*/\1/p' | sort -n | tr '\n' ' '
+}
+
 setup() {
   pgbackrest stanza-create || die "pgbackrest stanza-create failed"
   pgbackrest check || die "pgbackrest check failed: WAL archiving does not work"
@@ -68,21 +78,36 @@ setup() {
 }
 
 backup() {
-  local out
-  if ! out=$(pgbackrest backup --type="$TYPE" 2>&1); then
-    echo "$out" >&2
-    "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" failure "pgBackRest $TYPE backup of $PG_DB FAILED: ${out:0:300}" || true
-    die "pgbackrest backup --type=$TYPE failed"
-  fi
-  log "$TYPE base backup done (older ones expired by retention)"
+  local out repo started failed=0
+  for repo in $(repositories); do
+    started=$(date +%s%N)
+    if ! out=$(pgbackrest --repo="$repo" backup --type="$TYPE" --log-level-console=info 2>&1); then
+      echo "$out" >&2
+      "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" failure \
+        "pgBackRest $TYPE backup of $PG_DB to repo$repo FAILED: $(grep -m 1 ERROR <<<"$out" | cut -c 1-300)" || true
+      echo "botstack-pitr: FAILED: pgbackrest backup --type=$TYPE to repo$repo" >&2
+      failed=1
+      continue
+    fi
+    # expire runs after every backup with the repository's retention; say what it did
+    local retention removed wal tenths=$((($(date +%s%N) - started) / 100000000))
+    grep -q 'expire command end: completed successfully' <<<"$out" || die "repo$repo: expire did not run after the backup"
+    retention=$(grep -m 1 'expire command begin' <<<"$out" | grep -o -- "--repo$repo-retention-full[-a-z]*=[^ ]*" | tr '\n' ' ')
+    removed=$(grep -c 'expire full backup' <<<"$out" || true)
+    wal=$(grep -m 1 -o 'remove archive.*' <<<"$out" || true)
+    log "$TYPE base backup to repo$repo done in $((tenths / 10)).$((tenths % 10)) s ($(grep -m 1 -o 'new backup label = [^ ]*' <<<"$out" || true)); \
+expire ${retention% }: ${removed:-0} full backup(s) removed, WAL: ${wal:-none removed}"
+  done
+  ((!failed)) || exit 1
 }
 
-# The end of the oldest base backup, as epoch seconds (empty: no backup). `pgbackrest info` lists them oldest first.
-oldest_backup_end() {
+# Stop times of every base backup in every repository, as epoch seconds, oldest first (none: no output).
+backup_ends() {
   local stop
-  stop=$(pgbackrest info | sed -n 's/^ *timestamp start\/stop: .* \/ //p' | head -n 1)
-  [[ -z $stop ]] || date -u -d "$stop" +%s
+  pgbackrest info | sed -n 's/^ *timestamp start\/stop: .* \/ //p' | while read -r stop; do date -u -d "$stop" +%s; done | sort -n
 }
+
+oldest_backup_end() { backup_ends | head -n 1; }
 
 status() {
   local archiver failed=0 now last_ok last_fail newest
@@ -98,13 +123,16 @@ status() {
   if ((last_fail > last_ok)); then
     echo "pitr archive: FAILING since $(date -u -d "@$last_fail" '+%Y-%m-%d %H:%M:%S UTC') ($count failures in all)"; failed=1
   fi
-  newest=$(pgbackrest info | sed -n 's/^ *timestamp start\/stop: .* \/ //p' | tail -n 1)
-  if [[ -z $newest ]]; then echo "pitr base backup: none"; failed=1
-  else
+  local repo oldest
+  for repo in $(repositories); do
+    newest=$(pgbackrest --repo="$repo" info | sed -n 's/^ *timestamp start\/stop: .* \/ //p' | tail -n 1)
+    if [[ -z $newest ]]; then echo "pitr base backup repo$repo: none"; failed=1; continue; fi
     local age=$(((now - $(date -u -d "$newest" +%s)) / 3600))
-    echo "pitr base backup: newest ended $newest ($age h ago); restorable from $(date -u -d "@$(oldest_backup_end)" '+%Y-%m-%d %H:%M:%S UTC')"
-    ((age < PITR_BACKUP_MAX_AGE_HOURS)) || { echo "pitr base backup: older than $PITR_BACKUP_MAX_AGE_HOURS h"; failed=1; }
-  fi
+    echo "pitr base backup repo$repo: newest ended $newest ($age h ago)"
+    ((age < PITR_BACKUP_MAX_AGE_HOURS)) || { echo "pitr base backup repo$repo: older than $PITR_BACKUP_MAX_AGE_HOURS h"; failed=1; }
+  done
+  oldest=$(oldest_backup_end)
+  [[ -z $oldest ]] || echo "pitr restorable from: $(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S UTC')"
   return "$failed"
 }
 
@@ -170,6 +198,10 @@ $(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S') UTC: nothing can be restored to th
   while IFS=' ' read -r name destination; do
     [[ -n $name ]] && mounts+=(-v "$name:$destination")
   done < <(docker inspect -f '{{range .Mounts}}{{if eq .Type "volume"}}{{println .Name .Destination}}{{end}}{{end}}' "$PG_CONTAINER")
+  # pgBackRest's secret files (passphrase, keys), read-only as in the database container
+  while IFS=' ' read -r source destination; do
+    [[ $destination == /run/secrets/pgbackrest* ]] && mounts+=(-v "$source:$destination:ro")
+  done < <(docker inspect -f '{{range .Mounts}}{{if eq .Type "bind"}}{{println .Source .Destination}}{{end}}{{end}}' "$PG_CONTAINER")
   ((${#env[@]})) || die "$PG_CONTAINER has no PGBACKREST_* settings: point-in-time recovery is not enabled (backup.pitr.enabled)"
   trap bring_back EXIT
   local names

@@ -2,10 +2,12 @@
 
 The database image is images/postgres (the program's Dockerfile: the configured PostgreSQL image plus pgBackRest)
 built on the stand-in base and shipped like a registry pull would; the container is the Database component's
-declaration with `backup.pitr.enabled` (archive_command, archive_timeout, PGBACKREST_* settings, the repository
-volume), created under the provider test double as a second stack `pitr` beside the backup suite's `prod`.
-install-backups.sh --pitr --run-now creates the stanza, checks archiving and takes the first base backup;
-server/pitr.sh restores.
+declaration with the VDS defaults (archiving on without `backup.pitr.enabled`: archive_command, archive_timeout,
+PGBACKREST_* settings, the repository volume), created under the provider test double as a second stack `pitr`
+beside the backup suite's `prod`, with both repositories encrypted (`backup.pitr.cipherPass`, a secret file) and
+an off-site second repository of type posix (a host directory standing in for a mounted disk; the stand-in's
+pgBackRest 2.45 has no SFTP, which came in 2.46). install-backups.sh --pitr --run-now creates the stanza, checks
+archiving and takes the first base backup in each repository; server/pitr.sh restores.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ pytestmark = pytest.mark.e2e
 LIB = "/usr/local/lib/botstack"
 ARCHIVE_TIMEOUT = 10  # seconds; the default is 60, a shorter one keeps the test short and the bound the same
 DATABASE_IMAGE_DIR = REPO / "images" / "postgres"
+CIPHER_PASS = "pitr-suite-passphrase-0123456789abcdef"  # tests check it never shows in docker inspect or logs
+OFFSITE_DIR = "/var/backups/botstack-offsite"
+REPOSITORY_VOLUME = "botstack-pitr-pgbackrest-data"
 
 
 def database_image() -> str:
@@ -50,14 +55,16 @@ def pitr(provisioned: Provisioned) -> Iterator[Database]:
     assert save.stdout is not None
     save.stdout.close()
     assert save.wait() == 0 and load.returncode == 0, load.stderr.decode()
-    stack = start_stack_database(host, DEPLOY_USER, image, stack="pitr",
-                                 extra={"backup": {"pitr": {"enabled": True, "archiveTimeoutSeconds": ARCHIVE_TIMEOUT}}})
+    pitr = {"archiveTimeoutSeconds": ARCHIVE_TIMEOUT, "cipherPass": CIPHER_PASS,
+            "offsite": {"type": "posix", "path": OFFSITE_DIR}}  # fmt: skip
+    stack = start_stack_database(host, DEPLOY_USER, image, stack="pitr", extra={"backup": {"pitr": pitr}})
     db = Database(host, container=stack.container)
     try:
         yield db
     finally:
-        host.run(f"docker rm -f {stack.container}; docker volume rm {stack.volume} botstack-pitr-pgbackrest-data; "
-                 "docker network rm botstack-pitr-backend botstack-pitr-edge", check=False)
+        host.run(f"docker rm -f {stack.container}; docker volume rm {stack.volume} {REPOSITORY_VOLUME} "
+                 f"botstack-pitr-pgbackrest-offsite; docker network rm botstack-pitr-backend botstack-pitr-edge; "
+                 f"sudo rm -rf {OFFSITE_DIR}", check=False)
 
 
 def install(db: Database) -> str:
@@ -87,18 +94,34 @@ def items(db: Database) -> str:
                   " FROM items")
 
 
-def test_the_database_archives_wal_through_pgbackrest(pitr: Database) -> None:
-    inspect = pitr.host.run(f"docker inspect -f '{{{{json .Config.Cmd}}}} {{{{.HostConfig.ReadonlyRootfs}}}} "
-                            f"{{{{.Config.User}}}}' {pitr.container}").stdout
+def test_the_database_archives_wal_through_pgbackrest_into_two_encrypted_repositories(pitr: Database) -> None:
+    host = pitr.host
+    inspect = host.run(f"docker inspect -f '{{{{json .Config.Cmd}}}} {{{{.HostConfig.ReadonlyRootfs}}}} "
+                       f"{{{{.Config.User}}}}' {pitr.container}").stdout
     assert f'"-c","archive_timeout={ARCHIVE_TIMEOUT}"' in inspect and "archive-push %p" in inspect
     assert inspect.split()[-2:] == ["true", "999:999"]
     out = install(pitr)
-    assert "stanza ready, WAL archiving checked" in out and "full base backup done" in out, out
+    assert "stanza ready, WAL archiving checked" in out, out
+    # a base backup in each repository, and expire after each with its 7-day retention (the default)
+    for repo in (1, 2):
+        label = r"[0-9]{8}-[0-9]{6}F"
+        assert re.search(rf"full base backup to repo{repo} done in [0-9.]+ s \(new backup label = {label}\); expire "
+                         rf"--repo{repo}-retention-full=7 --repo{repo}-retention-full-type=time: 0 full backup\(s\) removed",
+                         out), out
+    print("\n" + "\n".join(line for line in out.splitlines() if "base backup to repo" in line))
     assert "botstack-verify: ok:" in out  # the pg_dump backup runs too
-    status = pitr.host.run(f"sudo {LIB}/backup-status.sh").stdout
+    status = host.run(f"sudo {LIB}/backup-status.sh").stdout
     assert re.search(r"^pitr archive: last WAL [0-9A-F]{24}(\.[0-9A-F]{8}\.backup)? archived \d+ min ago", status, re.M), status
-    assert re.search(r"^pitr base backup: newest ended .* \(0 h ago\)", status, re.M), status
+    assert re.search(r"^pitr base backup repo1: newest ended .* \(0 h ago\)", status, re.M), status
+    assert re.search(r"^pitr base backup repo2: newest ended .* \(0 h ago\)", status, re.M), status
     assert status.rstrip().endswith("status: OK")
+    # encrypted at rest in both (OpenSSL's salted format), the passphrase nowhere in docker inspect or the log
+    for where in (f"$(docker volume inspect -f '{{{{.Mountpoint}}}}' {REPOSITORY_VOLUME})", OFFSITE_DIR):
+        segment = host.run(f"sudo find {where}/archive -name '0000*-*' -size +1k | head -n 1").stdout.strip()
+        assert segment, f"no archived WAL in {where}"
+        assert host.run(f"sudo head -c 8 {segment}").stdout == "Salted__", segment
+    assert CIPHER_PASS not in host.run(f"docker inspect {pitr.container}").stdout
+    assert CIPHER_PASS not in host.run(f"docker logs {pitr.container} 2>&1; sudo cat /var/log/botstack-backup.log").stdout
 
 
 def test_restore_to_a_time_brings_back_exactly_the_rows_before_it(pitr: Database) -> None:
@@ -156,6 +179,7 @@ def test_a_lost_data_volume_after_sigkill_loses_at_most_archive_timeout(pitr: Da
     assert host.run(f"docker run --rm -v botstack-pitr-database-data:/data --entrypoint ls {image} -A /data").stdout == ""
     out = restore(pitr, "--latest")
     assert "restored botstack to the latest archived point" in out.stdout, out
+    assert CIPHER_PASS not in out.stdout + out.stderr
     restored, last_at = pitr.sql("SELECT count(*) || ' ' || coalesce(extract(epoch FROM max(at)), 0) FROM ticks").split()
     missing = acked - int(restored)
     lost_seconds = killed_at - float(last_at)
@@ -163,3 +187,21 @@ def test_a_lost_data_volume_after_sigkill_loses_at_most_archive_timeout(pitr: Da
           f"(the last {lost_seconds:.1f} s before the kill; archive_timeout {ARCHIVE_TIMEOUT} s)")
     assert int(restored) > 0 and pitr.sql("SELECT max(id) = count(*) FROM ticks") == "t", "a gap in the restored rows"
     assert lost_seconds <= ARCHIVE_TIMEOUT + 3, f"{lost_seconds:.1f} s of committed writes lost"
+
+
+def test_a_dead_disk_restores_from_the_offsite_repository_alone(pitr: Database) -> None:
+    """The disk that held both the data and the local repository is gone: the off-site copy restores the latest
+    point alone, and `pitr.sh setup` then brings the local repository back."""
+    host = pitr.host
+    pitr.sql("CREATE TABLE survivors (id int PRIMARY KEY); INSERT INTO survivors SELECT generate_series(1, 50)")
+    archive_now(pitr)
+    image = host.run(f"docker inspect -f '{{{{.Image}}}}' {pitr.container}").stdout.strip()
+    host.run(f"docker kill -s KILL {pitr.container} >/dev/null; docker stop {pitr.container} >/dev/null || true")
+    for volume in ("botstack-pitr-database-data", REPOSITORY_VOLUME):
+        host.run(f"docker run --rm --user 999:999 -v {volume}:/lost --entrypoint sh {image} -c 'rm -rf /lost/* /lost/.[!.]*'")
+    out = restore(pitr, "--latest")
+    assert "restored botstack to the latest archived point" in out.stdout, out
+    assert pitr.sql("SELECT count(*) FROM survivors") == "50"
+    setup = host.run(f"sudo {LIB}/pitr.sh setup && sudo {LIB}/pitr.sh backup full", timeout=600).stdout
+    assert "stanza ready, WAL archiving checked" in setup and "full base backup to repo1 done" in setup, setup
+    assert host.run(f"sudo {LIB}/backup-status.sh").stdout.rstrip().endswith("status: OK")
