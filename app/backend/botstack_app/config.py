@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import probe_defaults
+
 SECRET_FIELDS = ("database_url", "redis_url", "jwt_secret", "bot_token")
 
 
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
 
     # API server
     host: str = "0.0.0.0"  # noqa: S104 - the API listens on all interfaces inside its container
-    port: int = 8000
+    port: int = probe_defaults.API_PORT
     graceful_timeout: int = 25  # seconds uvicorn waits for in-flight requests after SIGTERM
 
     # worker
@@ -49,8 +51,8 @@ class Settings(BaseSettings):
     publish_delay_seconds: float = 0.0  # simulated channel latency per publication (demo/tests)
 
     # liveness files read by `botstack-healthcheck worker|bot`
-    liveness_dir: str = "/tmp"  # noqa: S108 - /tmp is the only writable path (tmpfs) in the image
-    liveness_max_age: int = 60
+    liveness_dir: str = probe_defaults.LIVENESS_DIR
+    liveness_max_age: int = probe_defaults.LIVENESS_MAX_AGE
 
     @model_validator(mode="before")
     @classmethod
