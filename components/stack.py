@@ -61,17 +61,22 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
         ),
         opts=pulumi.ResourceOptions(depends_on=placement.after_server()),
     )
+    # The bot reads neither the database nor Redis (it talks to the Bot API, and to the API over HTTP), so it waits
+    # for none of them: a release replaces it (stop-then-start, its longest path) beside the migrations.
     apps = {
         service.name: AppService(
             service.name,
-            app_service_args(config, service, naming, images.backend, networks, secrets, [database, cache, migrations]),
+            app_service_args(
+                config, service, naming, images.backend, networks, secrets, [] if service is BOT else [database, cache, migrations]
+            ),
             opts=opts,
         )
         for service in APP_SERVICES
         if service.name in config.services()
     }
     entrypoint = Entrypoint.of(config)
-    web = WebFrontend("web", web_args(config, naming, images.web, network.edge, entrypoint, apps[API.name]), opts=opts)
+    # Caddy finds the API by its alias on each request and holds requests until one answers: web starts beside the API
+    web = WebFrontend("web", web_args(config, naming, images.web, network.edge, entrypoint), opts=opts)
     if placement.server is not None:
         Backups(
             "backups",
@@ -156,11 +161,8 @@ def web_args(
     image: pulumi.Input[str],
     network: pulumi.Input[str],
     entrypoint: Entrypoint,
-    api: pulumi.Resource,
 ) -> WebFrontendArgs:
-    return WebFrontendArgs(
-        naming, image, network, entrypoint, config.proxy, config.resources_for(WEB.name), config.logging, depends_on=[api]
-    )
+    return WebFrontendArgs(naming, image, network, entrypoint, config.proxy, config.resources_for(WEB.name), config.logging)
 
 
 def secrets_args(config: StackConfig, target: Target) -> SecretsArgs:

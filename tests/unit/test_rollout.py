@@ -72,3 +72,15 @@ def test_the_others_keep_stop_then_start_and_a_fixed_name(full_dev, service):
     (container,) = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) == service]
     assert defined[container.name] is None  # the provider's delete-before-replace stands
     assert container.inputs["name"] == f"botstack-dev-{service}"
+
+
+def test_the_bot_and_web_wait_for_nothing_they_do_not_use(full_dev):
+    """A release's longest path is the bot's stop-then-start: it starts at once, beside the migrations, because the bot
+    reads neither the database nor Redis. Web finds the API per request, so an apply starts it beside the API."""
+    mocks, _ = full_dev
+    containers = {service_of(r.inputs): r for r in mocks.of_type(CONTAINER)}
+    waits_for = {service: " ".join(r.options["dependencies"]) for service, r in containers.items()}
+    for used_elsewhere in ("migrations-run", "database-container", "cache-container", "api-container"):
+        assert used_elsewhere not in waits_for["bot"]
+        assert used_elsewhere not in waits_for["web"]
+    assert "migrations-run" in waits_for["api"] and "migrations-run" in waits_for["worker"]

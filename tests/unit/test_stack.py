@@ -239,9 +239,11 @@ def test_app_services_wait_for_migrations_and_their_data_services(declared):
     mocks = declared[2]
     for registered in mocks.of_type(CONTAINER):
         service = _label(registered.inputs, "botstack.service")
-        if service in ("api", "worker", "bot"):
-            deps = " ".join(registered.options["dependencies"])
+        deps = " ".join(registered.options["dependencies"])
+        if service in ("api", "worker"):
             assert "migrations-run" in deps and "database-container" in deps and "cache-container" in deps, service
+        elif service == "bot":  # reads neither the database nor Redis: replaced beside the migrations, not after
+            assert not any(name in deps for name in ("migrations-run", "database-container", "cache-container")), deps
     migration = mocks.named("migrations-run")
     assert "database-container" in " ".join(migration.options["dependencies"])
     assert "run-migrations.sh" in migration.inputs["create"]
