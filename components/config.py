@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from components import config_values as values
 from components.catalogue import FULL_ONLY_SERVICE_NAMES, SERVICE_NAMES
+from components.cluster_config import ClusterConfig
 from components.config_errors import ConfigError, Invalid, Problems
 from components.config_values import FullMatch, format_mb, megabytes
 from components.contract import pin_problem
@@ -513,6 +514,15 @@ class StackConfig(BaseSettings):
         "minimal", description="`minimal`: database, cache, api, web. `full`: also worker and bot."
     )
     vds: VdsConfig | None = Field(None, description="prod only: the VDS reached over SSH (see VdsConfig).")
+    cluster: ClusterConfig | None = Field(None, description="A Docker Swarm of several VDS instead of vds (docs/cluster.md).")
+
+    @model_validator(mode="after")
+    def _one_kind_of_host(self) -> StackConfig:
+        if self.cluster is not None and (self.vds is not None or self.ssh_private_key is None):
+            key, why = ("vds", "a stack runs on one VDS or on a cluster") if self.vds else ("sshPrivateKey", "it logs in to the nodes")
+            raise Problems([Invalid(f"is {'set' if self.vds else 'required'} with cluster: {why}", key=key)])
+        return self
+
     ssh_private_key: Annotated[SecretStr | None, AfterValidator(_check_ssh_key)] = Field(
         None,
         description="Secret. Private key of the deploy (and bootstrap) user: an OpenSSH private key "
