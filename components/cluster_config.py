@@ -22,6 +22,11 @@ LABEL_KEY = r"[a-z0-9]+(?:[.-][a-z0-9]+)*"
 LABEL_VALUE = r"[A-Za-z0-9._-]{0,63}"
 RESERVED_LABEL_PREFIX = "botstack."  # the labels the program sets itself (where the database and cache live)
 MANAGER_COUNTS = (1, 3)
+DeployUser = Annotated[
+    str,
+    FullMatch(values.UNIX_USER, "must be a Linux user name: lowercase letters, digits, '_' and '-', at most 32"),
+    AfterValidator(values.deploy_user),
+]
 
 
 def _ipv4(value: str) -> str:
@@ -76,11 +81,7 @@ class ClusterNode(_Section):
         examples=["203.0.113.11"],
     )
     port: int = Field(22, ge=1, le=65535, description="SSH port.")
-    user: Annotated[
-        str,
-        FullMatch(values.UNIX_USER, "must be a Linux user name: lowercase letters, digits, '_' and '-', at most 32"),
-        AfterValidator(values.deploy_user),
-    ] = Field("deploy", description="Deploy user (in the docker group), as vds.user.")
+    user: DeployUser = Field("deploy", description="Deploy user (in the docker group), as vds.user.")
     host_key: Annotated[str, AfterValidator(values.host_key)] = Field(
         description="The node's SSH host public key, pinned: `ssh-keyscan -t ed25519 HOST | cut -d' ' -f2-`.",
         examples=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..."],

@@ -519,8 +519,9 @@ class StackConfig(BaseSettings):
     @model_validator(mode="after")
     def _one_kind_of_host(self) -> StackConfig:
         if self.cluster is not None and (self.vds is not None or self.ssh_private_key is None):
-            key, why = ("vds", "a stack runs on one VDS or on a cluster") if self.vds else ("sshPrivateKey", "it logs in to the nodes")
-            raise Problems([Invalid(f"is {'set' if self.vds else 'required'} with cluster: {why}", key=key)])
+            if self.vds is not None:
+                raise Problems([Invalid("is set with cluster: a stack runs on one VDS or on a cluster", key="vds")])
+            raise Problems([Invalid("is required with cluster: it logs in to the nodes", key="sshPrivateKey")])
         return self
 
     ssh_private_key: Annotated[SecretStr | None, AfterValidator(_check_ssh_key)] = Field(

@@ -33,6 +33,10 @@ HEALTH_PATH = "/api/health"
 
 def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]:
     """Declare every resource of the stack; return the stack outputs."""
+    if config.cluster is not None:  # a Docker Swarm of several VDS instead of one engine (docs/cluster.md)
+        from components.cluster import build_cluster
+
+        return build_cluster(config, project, stack)
     naming = Naming(project, stack)
     placement = place(config, naming)
     opts = placement.container_opts

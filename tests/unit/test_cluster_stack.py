@@ -1,0 +1,185 @@
+"""The cluster stack under the mock runtime: swarm commands, overlay networks, swarm secrets, services."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError
+from tests.unit.conftest import BOT_TOKEN
+from tests.unit.harness import RecordingMocks, is_secret, run_stack, unwrap
+from tests.unit.test_cluster_config import cluster_config
+
+STACK = "swarm"
+SERVICE = "docker:index/service:Service"
+IMAGES = {"repository": "ghcr.io/example/botstack", "tag": "sha-1a2b3c4"}
+
+
+def full_cluster(private_key: str, **cluster: Any) -> dict[str, Any]:
+    config = cluster_config(private_key, **cluster)
+    config |= {"profile": "full", "botToken": BOT_TOKEN, "images": IMAGES}
+    return config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _commands_print_node_ids():
+    """pulumi-command returns the command's stdout: the membership scripts print the node's swarm id."""
+    answer = RecordingMocks.new_resource
+
+    def new_resource(self, args):
+        resource_id, outputs = answer(self, args)
+        if args.typ == "command:remote:Command" and "Swarm.NodeID" in args.inputs.get("create", ""):
+            outputs["stdout"] = f"id-of-{args.name.rsplit('-', 1)[1]}\n"
+        elif args.typ == "command:remote:Command" and "join-token" in args.inputs.get("create", ""):
+            outputs["stdout"] = "SWMTKN-1-abc-def\n"
+        return resource_id, outputs
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RecordingMocks, "new_resource", new_resource)
+        yield
+
+
+@pytest.fixture(scope="module")
+def declared(private_key, _commands_print_node_ids) -> tuple[RecordingMocks, dict[str, Any]]:
+    return run_stack(full_cluster(private_key, apiReplicas=3, publishOn=["node1", "node2"]), STACK)
+
+
+def services(mocks: RecordingMocks) -> dict[str, dict[str, Any]]:
+    return {unwrap(r.inputs["name"]).rsplit("-", 1)[1]: unwrap(r.inputs) for r in mocks.of_type(SERVICE)}
+
+
+def commands(mocks: RecordingMocks) -> dict[str, Any]:
+    return {r.name: r for r in mocks.of_type("command:remote:Command")}
+
+
+def test_the_swarm_forms_from_the_first_manager(declared):
+    mocks, _ = declared
+    cmds = commands(mocks)
+    assert set(cmds) == {
+        "swarm-init-node1", "swarm-manager-token", "swarm-worker-token", "swarm-join-node2", "swarm-join-node3",
+        "swarm-labels-node1", "swarm-labels-node2",
+    }  # fmt: skip
+    init = unwrap(cmds["swarm-init-node1"].inputs)
+    assert "docker swarm init --advertise-addr 203.0.113.11 --listen-addr 203.0.113.11:2377" in init["create"]
+    assert init["connection"]["host"] == "203.0.113.11" and init["connection"]["hostKey"].startswith("ssh-ed25519 ")
+    raw_join = cmds["swarm-join-node3"].inputs
+    join = unwrap(raw_join)
+    assert join["connection"]["host"] == "node3.example.com"
+    assert '"AdvertiseAddr":"10.0.0.13"' in join["create"] and '"RemoteAddrs":["203.0.113.11:2377"]' in join["create"]
+    # the token: the secret stdout of the token command, on the join's stdin, never in its command line
+    assert "stdout" in cmds["swarm-worker-token"].options["additionalSecretOutputs"]
+    assert "SWMTKN" not in join["create"].replace("SWMTKN-1-*", "")
+    labels = cmds["swarm-labels-node1"].inputs["create"]
+    assert "docker node update --label-add botstack.cache=true --label-add botstack.database=true " \
+        "--label-add botstack.web=true id-of-node1" in labels
+    assert cmds["swarm-labels-node2"].inputs["create"].endswith("--label-add botstack.web=true id-of-node2\n")
+    assert unwrap(cmds["swarm-labels-node1"].inputs["connection"])["host"] == "203.0.113.11"  # on the manager
+    assert join["stdin"] == "SWMTKN-1-abc-def\n" and is_secret(raw_join["stdin"])
+
+
+def test_services_of_the_full_profile_with_their_scheduling(declared):
+    by_name = services(declared[0])
+    assert set(by_name) == {"database", "cache", "api", "worker", "bot", "web"}
+
+    def scheduling(name: str) -> tuple[Any, ...]:
+        spec = by_name[name]
+        placement = spec["taskSpec"].get("placement", {})
+        return (
+            spec["mode"]["replicated"]["replicas"],
+            spec["updateConfig"]["order"],
+            placement.get("constraints"),
+            spec["endpointSpec"]["mode"],
+        )
+
+    assert scheduling("api") == (3, "start-first", None, "dnsrr")
+    assert scheduling("worker") == (1, "start-first", None, "dnsrr")
+    assert scheduling("bot") == (1, "stop-first", None, "dnsrr")
+    assert scheduling("database") == (1, "stop-first", ["node.labels.botstack.database==true"], "dnsrr")
+    assert scheduling("cache") == (1, "stop-first", ["node.labels.botstack.cache==true"], "dnsrr")
+    assert scheduling("web") == (2, "stop-first", ["node.labels.botstack.web==true"], "dnsrr")
+    assert by_name["web"]["taskSpec"]["placement"]["maxReplicas"] == 1
+    assert by_name["web"]["endpointSpec"]["ports"] == [
+        {"targetPort": 80, "publishedPort": 80, "protocol": "tcp", "publishMode": "host"}
+    ]
+    assert by_name["api"]["updateConfig"]["failureAction"] == "rollback"
+
+
+def test_containers_keep_the_hardened_settings(declared):
+    api = services(declared[0])["api"]
+    container = api["taskSpec"]["containerSpec"]
+    assert container["image"] == "ghcr.io/example/botstack-backend:sha-1a2b3c4"
+    assert container["user"] == "10001:10001" and container["readOnly"] is True and container["capDrops"] == ["ALL"]
+    assert container["healthcheck"]["tests"] == ["CMD", "botstack-healthcheck", "api"]
+    assert container["stopGracePeriod"] == "30s"
+    assert container["env"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+    limits = api["taskSpec"]["resources"]
+    assert limits["limits"] == {"memoryBytes": 384 * 1024**2, "nanoCpus": 500_000_000}
+    assert limits["reservation"] == {"memoryBytes": 128 * 1024**2}
+    assert api["taskSpec"]["logDriver"] == {"name": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+    assert {(m["type"], m["target"]) for m in container["mounts"]} == {("tmpfs", "/tmp")}  # noqa: S108
+    database = services(declared[0])["database"]["taskSpec"]["containerSpec"]
+    assert {"type": "volume", "source": "botstack-swarm-database-data", "target": "/var/lib/postgresql/data"} in database[
+        "mounts"
+    ]
+
+
+def test_secrets_are_swarm_secrets_mounted_as_files(declared):
+    mocks, outputs = declared
+    secrets = {r.name: r for r in mocks.of_type("docker:index/secret:Secret")}
+    assert set(secrets) == {
+        "secret-bot_token", "secret-database_url", "secret-db_password", "secret-jwt_secret", "secret-redis-conf",
+        "secret-redis_password", "secret-redis_url",
+    }  # fmt: skip
+    for resource in secrets.values():
+        assert is_secret(resource.inputs["data"]), resource.name
+    bot_token = base64.b64decode(unwrap(secrets["secret-bot_token"].inputs["data"])).decode()
+    assert bot_token == BOT_TOKEN
+    mounted = services(mocks)["bot"]["taskSpec"]["containerSpec"]["secrets"]
+    assert [(s["fileName"], s["fileUid"], s["fileMode"]) for s in mounted] == [
+        ("bot_token", "10001", 0o400), ("database_url", "10001", 0o400), ("redis_url", "10001", 0o400),
+    ]  # fmt: skip
+    assert outputs["databaseUrl:secret"] is True
+
+
+def test_services_run_on_the_first_manager_through_ssh(declared):
+    mocks, outputs = declared
+    provider = mocks.named("cluster-docker").inputs
+    assert provider["host"] == "ssh://deploy@203.0.113.11:22"
+    assert "StrictHostKeyChecking=yes" in provider["sshOpts"]
+    assert outputs["url"] == "http://203.0.113.11"
+    networks = {unwrap(r.inputs["name"]): unwrap(r.inputs) for r in mocks.of_type("docker:index/network:Network")}
+    assert {name: (n["driver"], n.get("internal", False)) for name, n in networks.items()} == {
+        "botstack-swarm-backend": ("overlay", True),
+        "botstack-swarm-edge": ("overlay", False),
+    }
+    assert not mocks.of_type("docker:index/container:Container")
+
+
+def test_minimal_profile_runs_no_bot_or_worker(private_key):
+    config = cluster_config(private_key) | {"images": IMAGES}
+    mocks, _ = run_stack(config, STACK)
+    assert set(services(mocks)) == {"database", "cache", "api", "web"}
+
+
+def test_three_managers_join_one_after_another(private_key):
+    config = full_cluster(private_key)
+    for node in config["cluster"]["nodes"].values():
+        node["role"] = "manager"
+    mocks, _ = run_stack(config, STACK)
+    cmds = commands(mocks)
+    def after(name: str) -> set[str]:
+        return {dep.rsplit("::", 1)[1] for dep in cmds[name].options["dependencies"]}
+
+    assert after("swarm-join-node2") == {"swarm-init-node1", "swarm-manager-token"}
+    assert after("swarm-join-node3") == {"swarm-join-node2", "swarm-manager-token"}
+    assert "docker swarm join-token --quiet manager" in cmds["swarm-manager-token"].inputs["create"]
+
+
+def test_a_cluster_needs_prebuilt_images(private_key):
+    with pytest.raises(ConfigError) as error:
+        run_stack(cluster_config(private_key), STACK)
+    message = str(error.value)
+    assert "botstack:images.repository: is required with cluster" in message
+    assert "pulumi config set -s swarm --path 'botstack:images.repository'" in message
