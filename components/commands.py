@@ -48,11 +48,27 @@ def docker_exec_command(container: str, argv: Sequence[str]) -> str:
 
 
 def stdin_script_command(script: str, args: Sequence[str], *, sudo: bool) -> str:
-    """Run a script that arrives on stdin, from a private temp file (`bash -s` would let the script's own
-    commands, apt-get for one, read the rest of it as their input)."""
+    """Run a script that arrives on stdin (`shipped_script`), from a private temp file (`bash -s` would let the
+    script's own commands, apt-get for one, read the rest of it as their input)."""
     runner = "sudo -n bash" if sudo else "bash"  # -n: fail at once where sudo would ask for a password
     body = f'f=$(mktemp) && cat >"$f" && {runner} "$f" "$@"; rc=$?; rm -f "$f"; exit $rc'
     return shlex.join(["sh", "-c", body, script, *args])
+
+
+# What a script sent on stdin carries in front of itself: the shared functions, then the shared facts. A script
+# installed on the host finds both beside itself instead (server/lib.sh says how each script loads them).
+STDIN_PRELUDE = ("lib.sh", "contract.sh")
+
+
+def shipped_files(script: str) -> list[Path]:
+    """The files that make up `script` as it is sent on stdin, in order (for its trigger's digest too)."""
+    return [SERVER_DIR / name for name in (*STDIN_PRELUDE, script)]
+
+
+def shipped_script(script: str) -> str:
+    """`script` as it is sent on stdin: server/lib.sh and server/contract.sh, then the script itself."""
+    parts = [path.read_text() for path in shipped_files(script)]
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
 
 
 def file_digest(*paths: Path) -> str:

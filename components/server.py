@@ -23,7 +23,7 @@ import pulumi_command as command
 import pulumi_docker as docker
 
 from components.backups import installed_command
-from components.commands import SERVER_DIR, Target, file_digest, stdin_script_command
+from components.commands import SERVER_DIR, Target, file_digest, shipped_files, shipped_script, stdin_script_command
 from components.config import StackConfig, VdsConfig
 from components.contract import SECRETS_DIR, deploy_home
 from components.naming import Naming
@@ -45,13 +45,13 @@ class Server(pulumi.ComponentResource):
         assert config.ssh_private_key is not None  # checked by StackConfig
         private_key = pulumi.Output.secret(config.ssh_private_key.get_secret_value())
         public_key = public_key_of(config.ssh_private_key.get_secret_value())
-        provision = SERVER_DIR / "provision.sh"
+        provision = shipped_script("provision.sh")  # with server/lib.sh and server/contract.sh in front
 
         bootstrap = command.remote.Command(
             f"{name}-bootstrap",
             connection=connection(vds, vds.bootstrap_user, private_key),
             create=bootstrap_command(vds, public_key),
-            stdin=provision.read_text(),
+            stdin=provision,
             # Runs once per host and deploy user: afterwards the bootstrap user may no longer log in, so script
             # changes and a rotated key (docs/secrets.md) go through `provision`, as the deploy user, instead.
             triggers=[vds.host, vds.user],
@@ -63,8 +63,8 @@ class Server(pulumi.ComponentResource):
             f"{name}-provision",
             connection=deploy,
             create=provision_command(vds, public_key),
-            stdin=provision.read_text(),
-            triggers=[file_digest(provision)],
+            stdin=provision,
+            triggers=[file_digest(*shipped_files("provision.sh"))],
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bootstrap]),
         )

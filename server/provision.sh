@@ -33,6 +33,8 @@
 # Files under /etc are replaced atomically: a temp file in the same directory, then rename.
 # Last line: `botstack-provision: N changed` (0 on a provisioned host).
 set -euo pipefail
+# lib.sh: in front of this script when it came on stdin, else beside it
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # `producer | put_file ...` must count its change in this shell, not in a pipeline subshell
 shopt -s lastpipe
 
@@ -48,15 +50,7 @@ ROOT_LOGIN=""
 ALLOW_SSH_USERS=""
 CLI_SSH_USERS=()
 ENV_FILE=""
-DRY_RUN=0
-CHANGED=0
-LAST_CHANGED=0
 SSH_USERS=""
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "error: $*" >&2; exit 1; }
-changed() { CHANGED=$((CHANGED + 1)); LAST_CHANGED=1; if ((DRY_RUN)); then echo "changed: (dry run) $*"; else echo "changed: $*"; fi; }
-ok() { LAST_CHANGED=0; echo "ok: $*"; }
 
 parse_args() {
   while (($#)); do
@@ -70,7 +64,7 @@ parse_args() {
       --allow-ssh-user) CLI_SSH_USERS+=("${2:?}"); shift 2 ;;
       --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage; exit 0 ;;
-      *) usage >&2; die "unknown argument: $1" ;;
+      *) usage_error "unknown argument: $1" ;;
     esac
   done
 }
@@ -84,12 +78,8 @@ sshd_port() {
 
 load_inputs() {
   local cli_user=$DEPLOY_USER cli_key=$AUTHORIZED_KEY cli_port=$SSH_PORT cli_root=$ROOT_LOGIN
-  if [[ -z $ENV_FILE && -f /etc/botstack/provision.env ]]; then ENV_FILE=/etc/botstack/provision.env; fi
-  if [[ -n $ENV_FILE ]]; then
-    [[ -r $ENV_FILE ]] || die "cannot read env file $ENV_FILE"
-    # shellcheck disable=SC1090
-    source "$ENV_FILE"
-  fi
+  if [[ -z $ENV_FILE && -f $BOTSTACK_PROVISION_CONFIG_FILE ]]; then ENV_FILE=$BOTSTACK_PROVISION_CONFIG_FILE; fi
+  [[ -z $ENV_FILE ]] || source_config "$ENV_FILE"
   DEPLOY_USER=${cli_user:-${DEPLOY_USER:-deploy}}
   SSH_PORT=${cli_port:-${SSH_PORT:-$(sshd_port)}}
   ROOT_LOGIN=${cli_root:-${ROOT_LOGIN:-no}}
@@ -118,47 +108,6 @@ load_inputs() {
   SSH_USERS="${users[*]}"
   if [[ -n $AUTHORIZED_KEY ]]; then
     ssh-keygen -l -f /dev/stdin <<<"$AUTHORIZED_KEY" >/dev/null 2>&1 || die "the authorized key is not a valid public key"
-  fi
-}
-
-# temp_beside DEST: a temp file in DEST's directory, so the final `mv` is an atomic rename. Its
-# name (leading dot, trailing ~) is one that sshd/sudo/cron/apt include globs skip.
-temp_beside() { mktemp --suffix='~' "$(dirname "$1")/.botstack-XXXXXX"; }
-
-# put_file DEST MODE OWNER:GROUP < content: replace DEST atomically when content, mode or owner differ.
-put_file() {
-  local dest=$1 mode=$2 owner=$3 content tmp
-  content=$(cat; printf x)  # the x keeps trailing newlines
-  content=${content%x}
-  if [[ -f $dest ]] && cmp -s "$dest" <(printf '%s' "$content") \
-     && [[ $(stat -c '%a %U:%G' "$dest") == "$mode $owner" ]]; then
-    ok "$dest"; return 0
-  fi
-  if ((DRY_RUN)); then changed "$dest would be written"; return 0; fi
-  mkdir -p "$(dirname "$dest")"
-  tmp=$(temp_beside "$dest")
-  printf '%s' "$content" >"$tmp"
-  chmod "$mode" "$tmp"; chown "$owner" "$tmp"
-  mv -f "$tmp" "$dest"
-  changed "$dest written"
-}
-
-ensure_dir() {
-  local dir=$1 mode=$2 owner=$3
-  if [[ -d $dir && $(stat -c '%a %U:%G' "$dir") == "$mode $owner" ]]; then ok "$dir"; return 0; fi
-  if ((!DRY_RUN)); then install -d -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$dir"; chmod "$mode" "$dir"; fi
-  changed "$dir (mode $mode, $owner)"
-}
-
-pkg_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
-
-apt_install() {
-  local log=/var/log/botstack-provision-apt.log
-  export DEBIAN_FRONTEND=noninteractive
-  local opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold)
-  if ! apt-get install "${opts[@]}" "$@" >>"$log" 2>&1; then
-    apt-get update -q -o DPkg::Lock::Timeout=300 >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get update failed"; }
-    apt-get install "${opts[@]}" "$@" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get install $* failed"; }
   fi
 }
 
@@ -458,10 +407,10 @@ ensure_unattended_upgrades() {
 
 main() {
   parse_args "$@"
-  [[ $(id -u) == 0 ]] || die "run as root (e.g. sudo $0)"
+  require_root
   load_inputs
-  ensure_dir /etc/botstack 700 root:root
-  ensure_dir /var/backups/botstack 700 root:root
+  ensure_dir "$BOTSTACK_ETC_DIR" 700 root:root
+  ensure_dir "$BOTSTACK_BACKUP_DIR" 700 root:root
   ensure_daemon_json
   ensure_packages
   ensure_docker
@@ -470,8 +419,7 @@ main() {
   ensure_ufw
   ensure_sshd
   ensure_fail2ban
-  if ((DRY_RUN)); then echo "botstack-provision: $CHANGED changed (dry run)"
-  else echo "botstack-provision: $CHANGED changed"; fi
+  summary
 }
 
 main "$@"

@@ -1,5 +1,7 @@
 """scripts/pulumi-stack.sh and scripts/logs.sh: prerequisite messages, dry runs, and real runs
-against recording stand-ins for `pulumi`, `docker` and `ssh` (no Pulumi CLI exists on these machines)."""
+against recording stand-ins for `pulumi`, `docker` and `ssh` (no Pulumi CLI exists on these machines).
+Then server/lib.sh and the server scripts that run without root here: write-secrets.sh (as in dev),
+deploy-check.sh, run-migrations.sh (against the docker stand-in), each with its --dry-run."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ case "$(basename "$0") $*" in
   "pulumi up"*|"pulumi preview"*) env | grep -E '^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE_FILE)=' | sed 's/^/  env /' >>"$CALLS"
     exit "${PREVIEW_RC:-0}" ;;
   "docker info") exit "${DOCKER_INFO_RC:-0}" ;;
+  "docker ps --filter label=botstack.writer=true --format {{.Names}}") printf '%s\n' ${FAKE_WRITERS:-} ;;
   "docker ps --filter label=botstack.stack=dev --filter label=botstack.service=api --format {{.Names}}")
     echo "api-container-1a2b3c4" ;;
   "ssh "*) for a in "$@"; do case "$a" in UserKnownHostsFile=*) sed 's/^/  known_hosts /' "${a#*=}" >>"$CALLS" ;; esac; done ;;
@@ -227,3 +230,247 @@ def test_drift_previews_against_the_refreshed_state_and_names_the_way_back(fakes
     assert drifted.returncode == 1
     assert "stack 'dev' drifted from its last deploy" in drifted.stderr
     assert "make up STACK=dev" in drifted.stderr
+
+
+# ---- server/lib.sh and the server scripts ------------------------------------------------------------------------
+
+SERVER = REPO / "server"
+
+
+def _lib(snippet: str, env: dict[str, str] | None = None, stdin: str | bytes = "") -> subprocess.CompletedProcess[str]:
+    """Run `snippet` in bash after sourcing server/lib.sh, as a script does."""
+    script = f"set -euo pipefail\nsource {SERVER / 'lib.sh'}\n{snippet}"
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        env=env or dict(os.environ),
+        input=data,
+        capture_output=True,
+        timeout=60,
+        cwd=REPO,
+        start_new_session=True,
+    )  # a new session: no terminal to confirm on
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def _me() -> str:
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def test_lib_put_file_writes_any_bytes_atomically_and_only_what_differs(tmp_path: Path) -> None:
+    dest = tmp_path / "etc" / "app.conf"
+    content = b"a\0b\n\n"  # a NUL byte and trailing newlines survive (the content never sits in a variable)
+    put = f"put_file {dest} 640 {_me()}; summary"
+    first = _lib(put, stdin=content)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [f"changed: {dest} written", "botstack-provision: 1 changed"]
+    assert dest.read_bytes() == content and stat.S_IMODE(dest.stat().st_mode) == 0o640
+    assert _lib(put, stdin=content).stdout.splitlines() == [f"ok: {dest}", "botstack-provision: 0 changed"]
+    dest.chmod(0o644)  # a drifted mode is repaired like drifted content
+    assert _lib(put, stdin=content).stdout.startswith(f"changed: {dest} written")
+    inode = dest.stat().st_ino
+    dry = _lib(f"DRY_RUN=1; {put}", stdin=b"other")
+    assert dry.stdout.splitlines() == [f"changed: (dry run) {dest} would be written", "botstack-provision: 1 changed (dry run)"]
+    assert _lib(f"DRY_RUN=1; {put}", stdin=content).stdout.startswith(f"ok: {dest}")
+    assert dest.read_bytes() == content and dest.stat().st_ino == inode
+    assert _lib(put, stdin=b"new").returncode == 0
+    assert dest.read_bytes() == b"new" and dest.stat().st_ino != inode, "replaced by a rename, not rewritten in place"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["app.conf"], "no temp file is left beside it"
+
+
+def test_lib_ensure_dir_creates_repairs_and_dry_runs(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b"
+    ensure = f"ensure_dir {target} 700 {_me()}; summary"
+    dry = _lib(f"DRY_RUN=1; {ensure}")
+    assert dry.stdout.splitlines() == [
+        f"changed: (dry run) {target} (mode 700, {_me()})",
+        "botstack-provision: 1 changed (dry run)",
+    ]
+    assert not target.exists()
+    assert _lib(ensure).stdout.startswith(f"changed: {target} (mode 700, {_me()})")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert _lib(ensure).stdout.startswith(f"ok: {target}")
+    target.chmod(0o755)
+    assert _lib(ensure).stdout.startswith("changed:") and stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+def test_lib_die_log_run_and_the_contract(tmp_path: Path) -> None:
+    default = _lib('die "it broke"')
+    assert (default.returncode, default.stderr) == (1, "error: it broke\n")
+    tagged = _lib(
+        'trap \'echo "trap saw: $DIE_MESSAGE"\' EXIT; LOG_TAG=botstack-x DIE_PREFIX="botstack-x: FAILED:" '
+        'DIE_STATUS=3; log "starting"; die "it broke"'
+    )
+    assert tagged.returncode == 3 and tagged.stderr == "botstack-x: FAILED: it broke\n"
+    assert tagged.stdout == "botstack-x: starting\ntrap saw: it broke\n"
+    marker = tmp_path / "ran"
+    assert _lib(f"DRY_RUN=1; run touch '{marker} x'").stdout == f"would run: touch {marker}\\ x\n"
+    assert not marker.exists()
+    assert _lib(f"run touch {marker}").returncode == 0 and marker.exists()
+    # contract.sh, loaded from beside lib.sh: the facts the program spells in components/contract.py
+    from components import contract
+
+    assert _lib('echo "$BOTSTACK_ETC_DIR $BOTSTACK_WRITER_LABEL"').stdout.split() == [contract.ETC_DIR, contract.WRITER_LABEL]
+
+
+def test_lib_source_config_names_the_missing_file(tmp_path: Path) -> None:
+    config = tmp_path / "backup.env"
+    missing = _lib(f'source_config {config} "install-backups.sh writes it"')
+    assert missing.returncode == 1 and missing.stderr == f"error: config {config} missing (install-backups.sh writes it)\n"
+    config.write_text("PG_DB=botstack\n")
+    assert _lib(f'source_config {config}; echo "$PG_DB"').stdout == "botstack\n"
+
+
+def test_lib_writers_are_stopped_and_started_by_their_label(fakes: dict[str, str]) -> None:
+    both = _lib("LOG_TAG=botstack-restore; stop_writers; start_writers", {**os.environ, **fakes, "FAKE_WRITERS": "api worker"})
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.splitlines() == [
+        "botstack-restore: stopping writers: api worker",
+        "botstack-restore: started writers again: api worker",
+    ]
+    assert [c for c in _calls(fakes) if not c.startswith("docker ps")] == ["docker stop api worker", "docker start api worker"]
+    none = _lib("LOG_TAG=botstack-restore; stop_writers; start_writers", {**os.environ, **fakes})
+    assert none.stdout == "botstack-restore: no running writers (label botstack.writer=true)\n"
+
+
+def test_lib_confirmation_needs_a_terminal() -> None:
+    refused = _lib('confirm_by_typing botstack "Type the database name: "')
+    assert refused.returncode == 1 and refused.stderr == "error: no terminal to confirm on; pass --yes\n"
+
+
+def _help(script: str) -> str:
+    text = (SERVER / script).read_text()
+    header = text.split("\nset -euo pipefail\n", 1)[0].splitlines()[1:]
+    return "".join(line[2:] + "\n" if line.startswith("# ") else line[1:] + "\n" for line in header)
+
+
+@pytest.mark.parametrize("script", ["provision.sh", "write-secrets.sh", "deploy-check.sh", "run-migrations.sh"])
+def test_each_script_prints_its_own_header_as_help_also_when_shipped_on_stdin(script: str, tmp_path: Path) -> None:
+    from components.commands import shipped_script
+
+    assert "--dry-run" in _help(script)
+    beside = subprocess.run(["bash", str(SERVER / script), "--help"], capture_output=True, text=True, timeout=30)
+    assert (beside.returncode, beside.stdout) == (0, _help(script))
+    shipped = tmp_path / "shipped"  # alone in its directory: lib.sh and contract.sh come inside it
+    shipped.write_text(shipped_script(script))
+    alone = subprocess.run(["bash", str(shipped), "--help"], capture_output=True, text=True, timeout=30)
+    assert (alone.returncode, alone.stdout) == (0, _help(script))
+
+
+def test_a_script_copied_without_lib_sh_fails_naming_it(tmp_path: Path) -> None:
+    lone = tmp_path / "write-secrets.sh"
+    shutil.copy(SERVER / "write-secrets.sh", lone)
+    result = subprocess.run(["bash", str(lone), str(tmp_path / "s")], input="", capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "lib.sh" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def _write_secrets(argv: list[str], values: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    from components.commands import secrets_payload, shipped_script
+
+    shipped = cwd / "write-secrets"
+    shipped.write_text(shipped_script("write-secrets.sh"))  # the stack runs the copy beside lib.sh; this proves both
+    return subprocess.run(
+        ["bash", str(shipped), *argv], input=secrets_payload(values), capture_output=True, text=True, timeout=30
+    )
+
+
+def test_write_secrets_dry_run_reports_and_changes_nothing(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    dry = _write_secrets(["--dry-run", str(secrets)], {"jwt_secret": "s3cret"}, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"changed: (dry run) {secrets} (mode 700, {_me()})",
+        f"changed: (dry run) {secrets}/jwt_secret would be written",
+        "botstack-provision: 2 changed (dry run)",
+    ]
+    assert not secrets.exists()
+    first = _write_secrets([str(secrets)], {"jwt_secret": "s3cret", "bot_token": "1:a"}, tmp_path)
+    assert first.stdout.endswith("botstack-provision: 3 changed\n"), first.stdout + first.stderr
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700 and stat.S_IMODE((secrets / "jwt_secret").stat().st_mode) == 0o444
+    changed = _write_secrets(["--dry-run", str(secrets)], {"jwt_secret": "n3w", "bot_token": "1:a"}, tmp_path)
+    assert changed.stdout.splitlines() == [
+        f"ok: {secrets}",
+        f"ok: {secrets}/bot_token",
+        f"changed: (dry run) {secrets}/jwt_secret would be written",
+        "botstack-provision: 1 changed (dry run)",
+    ]
+    assert (secrets / "jwt_secret").read_text() == "s3cret"
+    assert "s3cret" not in first.stdout + changed.stdout and "n3w" not in changed.stdout + changed.stderr
+    bad = subprocess.run(
+        ["bash", str(SERVER / "write-secrets.sh"), "--dry-run", str(secrets)],
+        input="jwt_secret\t%%%\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 1 and "secret jwt_secret: value is not valid base64" in bad.stderr
+
+
+def test_deploy_check_dry_run_sends_no_request(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/api/health"
+    try:
+        dry = subprocess.run(
+            ["bash", str(SERVER / "deploy-check.sh"), "--dry-run", url, "30", "1"], capture_output=True, text=True, timeout=30
+        )
+        assert (dry.returncode, dry.stdout) == (
+            0,
+            f"deploy-check: (dry run) would poll {url} every 1s for up to 30s until it answers 200\n",
+        )
+        assert hits == []
+        real = subprocess.run(
+            ["bash", str(SERVER / "deploy-check.sh"), url, "30", "1"], capture_output=True, text=True, timeout=60
+        )
+        assert real.returncode == 0 and "answered 200 after 1 attempt(s)" in real.stdout, real.stderr
+        assert hits == ["/api/health"]
+    finally:
+        server.shutdown()
+    wrong = subprocess.run(
+        ["bash", str(SERVER / "deploy-check.sh"), "--dry-run", url, "soon"], capture_output=True, text=True, timeout=30
+    )
+    assert (wrong.returncode, wrong.stderr) == (2, "deploy-check: TIMEOUT and INTERVAL are seconds\n")
+
+
+def test_run_migrations_dry_run_checks_then_prints_the_container_it_would_run(fakes: dict[str, str], tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "database_url").write_text("postgresql://u:p@db/botstack")
+    argv = ["bash", str(SERVER / "run-migrations.sh"), "--memory", "256m", "img:1", "backend", str(secrets)]
+    env = {**os.environ, **fakes}
+    dry = subprocess.run([*argv[:2], "--dry-run", *argv[2:]], env=env, capture_output=True, text=True, timeout=30)
+    assert dry.returncode == 0, dry.stderr
+    run = (
+        f"docker run --rm --network backend --user 10001:10001 --read-only --tmpfs /tmp --memory 256m "
+        f"--ulimit nproc=1024:1024 --pids-limit 1024 --cap-drop ALL --security-opt no-new-privileges:true "
+        f"-v {secrets}/database_url:/run/secrets/database_url:ro -e DATABASE_URL_FILE=/run/secrets/database_url "
+        f"img:1 alembic upgrade head"
+    )
+    assert dry.stdout.splitlines() == [
+        "run-migrations: alembic upgrade head with img:1 on backend",
+        f"would run: {run}",
+        "run-migrations: (dry run) nothing was run",
+    ]
+    assert _calls(fakes) == ["docker network inspect backend"], "the dry run checks the network and runs nothing"
+    real = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert real.returncode == 0 and real.stdout.endswith("run-migrations: ok\n"), real.stderr
+    assert _calls(fakes)[1:] == ["docker network inspect backend", run]
+    missing = subprocess.run(
+        [*argv[:2], "--dry-run", *argv[2:-1], str(tmp_path / "none")], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert missing.returncode == 1 and "database_url" in missing.stderr

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from components.commands import shipped_files
 from tests.e2e.vds.host import REPO, VdsHost, start_vds_host
 from tests.e2e.vds.stackdb import start_stack_database
 
@@ -84,14 +85,16 @@ def provisioned(vds_host: VdsHost) -> Iterator[Provisioned]:
 
     The script travels as a file (like CopyToRemote), the public key on stdin; afterwards
     `vds_host.user` is the deploy user, as for every later connection in prod."""
-    vds_host.put(SERVER / "provision.sh", "/root/provision.sh", user="root")
+    for path in shipped_files("provision.sh"):  # provision.sh loads lib.sh and contract.sh from beside it
+        vds_host.put(path, f"/root/{path.name}", user="root")
     started = time.monotonic()
     first = vds_host.run(f"bash /root/provision.sh --deploy-user {DEPLOY_USER} --authorized-key-file -",
                          user="root", input=vds_host.public_key + "\n")
     first_seconds = time.monotonic() - started
     # Docker runs now: ship the database image in the background while the provisioning tests run
     shipping = ship_image(vds_host, PG_IMAGE)
-    vds_host.put(SERVER / "provision.sh", "provision.sh", user=DEPLOY_USER)
+    for path in shipped_files("provision.sh"):
+        vds_host.put(path, path.name, user=DEPLOY_USER)
     second = vds_host.run(f"sudo bash provision.sh --deploy-user {DEPLOY_USER}", user=DEPLOY_USER)
     vds_host.user = DEPLOY_USER
     result = Provisioned(vds_host, first, second, first_seconds, shipping)

@@ -400,6 +400,7 @@ def test_invalid_sshd_config_is_rolled_back_and_nobody_is_locked_out(provisioned
 def test_a_sudo_bootstrap_user_provisions_and_is_shut_out_once_the_deploy_user_takes_over() -> None:
     """Cloud images log in as a sudoer (debian, ubuntu), not root: the bootstrap runs provision.sh through
     `sudo -n` with the exact command the Server component declares, on a fresh host of its own."""
+    from components.commands import shipped_script
     from components.config import VdsConfig
     from components.server import bootstrap_command, provision_command
 
@@ -413,7 +414,7 @@ def test_a_sudo_bootstrap_user_provisions_and_is_shut_out_once_the_deploy_user_t
         subprocess.run(["docker", "exec", host.container, "sh", "-c", setup], check=True)
         vds = VdsConfig.model_construct(host=host.host, port=host.port, user=DEPLOY_USER, bootstrap_user=admin,
                                         host_key=host.host_key)
-        script = (REPO / "server" / "provision.sh").read_text()
+        script = shipped_script("provision.sh")  # the stdin the Server component sends: lib.sh, contract.sh, the script
         first = host.run(bootstrap_command(vds, host.public_key), user=admin, input=script)
         assert changes(first.stdout) >= 10, first.stdout
         assert sshd_effective(host, admin)["allowusers"] == [DEPLOY_USER, admin]

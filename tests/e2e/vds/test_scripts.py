@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from components.commands import STDIN_PRELUDE
 from components.database import scram_verifier
 from tests.e2e.vds.conftest import PG_IMAGE, SERVER, Database, Provisioned, changes
 from tests.e2e.vds.stackdb import DB_PASSWORD
@@ -28,19 +29,30 @@ def payload(values: dict[str, str]) -> str:
     return "".join(f"{k}\t{base64.b64encode(v.encode()).decode()}\n" for k, v in sorted(values.items()))
 
 
-def write_secrets(host, values: dict[str, str]):
-    return host.run(f"sudo bash write-secrets.sh {SECRETS}", input=payload(values))
+def write_secrets(host, values: dict[str, str], *options: str):
+    return host.run(f"sudo bash write-secrets.sh {' '.join(options)} {SECRETS}", input=payload(values))
+
+
+def put_scripts(host, *scripts: str) -> None:
+    """The scripts into the deploy user's home with what they load from beside them, as the Server component copies
+    server/ (lib.sh, contract.sh)."""
+    for script in (*scripts, *STDIN_PRELUDE):
+        host.put(SERVER / script, script)
 
 
 def test_write_secrets_modes_idempotence_and_no_echo(provisioned: Provisioned) -> None:
     host = provisioned.host
-    host.put(SERVER / "write-secrets.sh", "write-secrets.sh")
+    put_scripts(host, "write-secrets.sh")
     values = {"jwt_secret": "first\nline two", "bot_token": "123:abc"}
     first = write_secrets(host, values)
     assert changes(first.stdout) >= 2
     for value in values.values():
         assert value.split("\n")[0] not in first.stdout + first.stderr
     assert changes(write_secrets(host, values).stdout) == 0
+    dry = write_secrets(host, {**values, "bot_token": "456:def"}, "--dry-run")
+    assert f"changed: (dry run) {SECRETS}/bot_token would be written" in dry.stdout
+    assert dry.stdout.strip().endswith("botstack-provision: 1 changed (dry run)")
+    assert host.run(f"sudo cat {SECRETS}/bot_token").stdout == "123:abc", "a dry run writes nothing"
     changed = write_secrets(host, {**values, "bot_token": "456:def"})
     assert changes(changed.stdout) == 1 and f"changed: {SECRETS}/bot_token" in changed.stdout
     modes = host.run(f"sudo stat -c '%n %a %U' {SECRETS} {SECRETS}/jwt_secret {SECRETS}/bot_token").stdout
@@ -52,8 +64,7 @@ def test_write_secrets_modes_idempotence_and_no_echo(provisioned: Provisioned) -
 
 def test_run_migrations_one_off_container_reads_the_secret_file(provisioned: Provisioned, database: Database) -> None:
     host = provisioned.host
-    host.put(SERVER / "write-secrets.sh", "write-secrets.sh")
-    host.put(SERVER / "run-migrations.sh", "run-migrations.sh")
+    put_scripts(host, "write-secrets.sh", "run-migrations.sh")
     host.run("mkdir -p fake-backend")
     host.run("cat > fake-backend/alembic && chmod 755 fake-backend/alembic", input=FAKE_ALEMBIC)
     host.run("cat > fake-backend/Dockerfile",
@@ -64,6 +75,10 @@ def test_run_migrations_one_off_container_reads_the_secret_file(provisioned: Pro
     host.run(f"docker network connect --alias db botstack-prod-backend {database.container} 2>/dev/null || true")
     url = f"postgresql://botstack:{DB_PASSWORD}@db:5432/botstack"
     write_secrets(host, {"database_url": url})
+    dry = host.run(f"sudo bash run-migrations.sh --dry-run botstack-test/fake-backend:1 botstack-prod-backend {SECRETS}")
+    assert "would run: docker run --rm --network botstack-prod-backend" in dry.stdout
+    assert "upgrade head as" not in dry.stdout and "run-migrations: (dry run) nothing was run" in dry.stdout
+    assert database.sql("SELECT to_regclass('migrated') IS NULL") == "t", "a dry run migrates nothing"
     out = host.run(f"sudo bash run-migrations.sh botstack-test/fake-backend:1 botstack-prod-backend {SECRETS}")
     assert "upgrade head as 10001:10001" in out.stdout and "run-migrations: ok" in out.stdout
     assert database.sql("SELECT count(*) FROM migrated") == "1"
