@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared helpers of scripts/pulumi-stack.sh and scripts/logs.sh; source it, don't run it.
-#   REPO            the repository root
+#   REPO            the repository root; server/contract.sh is loaded (BOTSTACK_* labels, paths, VDS stacks)
 #   run CMD...      runs CMD, or prints it (shell-quoted, prefixed "+ ") when DRY_RUN=1
 #   say MSG / die MSG  print "botstack: MSG" to stderr (die then exits 1)
 #   need_pulumi / need_language_host / need_docker / need_ssh: check a prerequisite, say what is
@@ -14,6 +14,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DRY_RUN="${DRY_RUN:-0}"
+# the labels, VDS paths and VDS stacks the program uses (generated from components/contract.py)
+# shellcheck source=server/contract.sh
+source "$REPO/server/contract.sh"
 
 say() { echo "botstack: $*" >&2; }
 
@@ -91,10 +94,10 @@ is_remote() {
   [[ -f "$REPO/Pulumi.$1.yaml" ]] && grep -q '^ *botstack:vds:' "$REPO/Pulumi.$1.yaml"
 }
 
-# need_stack_config STACK: prod must have its VDS config.
+# need_stack_config STACK: a stack that must run on a VDS (prod) must have its VDS config.
 need_stack_config() {
   local stack="$1"
-  [[ "$stack" == prod ]] || return 0
+  [[ " $BOTSTACK_VDS_STACKS " == *" $stack "* ]] || return 0
   if ! is_remote "$stack"; then
     missing "stack '$stack' has no VDS config in Pulumi.$stack.yaml.
   Follow docs/first-deploy.md: pulumi config set -s $stack --path 'botstack:vds.host' <address>,

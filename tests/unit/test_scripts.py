@@ -99,9 +99,11 @@ def test_docker_not_answering_is_named(fakes: dict[str, str]) -> None:
 
 
 def test_prod_without_vds_config_points_to_first_deploy(fakes: dict[str, str], tmp_path: Path) -> None:
-    # A copy of the scripts in a checkout whose Pulumi.prod.yaml has no botstack:vds yet.
+    # A copy of the scripts (and the contract they read) in a checkout whose Pulumi.prod.yaml has no botstack:vds yet.
     scripts = tmp_path / "repo" / "scripts"
     shutil.copytree(REPO / "scripts", scripts)
+    (tmp_path / "repo" / "server").mkdir()
+    shutil.copy(REPO / "server" / "contract.sh", tmp_path / "repo" / "server")
     (tmp_path / "repo" / "Pulumi.prod.yaml").write_text("config:\n  botstack:profile: full\n")
     result = _run([scripts / "pulumi-stack.sh", "up", "prod"], fakes)
     assert result.returncode == 1
