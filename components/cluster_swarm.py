@@ -76,7 +76,7 @@ def join_script(advertise_addr: str, manager_addr: str) -> str:
     return _script(
         _STATE,
         'if [ "$state" != active ]; then',
-        '  token=""; IFS= read -r token || [ -n "$token" ]',
+        '  token=""; IFS= read -r token || true',  # a last line without newline is read too; none is refused below
         # a token is SWMTKN-1-<base36>-<base36>: nothing to escape in JSON, and anything else is refused
         '  case "$token" in SWMTKN-1-*) ;; *) echo "stdin is not a swarm join token" >&2; exit 1;; esac',
         '  case "$token" in *[!A-Za-z0-9-]*) echo "stdin is not a swarm join token" >&2; exit 1;; esac',
