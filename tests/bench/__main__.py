@@ -78,6 +78,8 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
         rows += [
             f"| failed requests during an API image update under steady load | {failed(botstack)} | {failed(compose)} |",
             f"| worst added latency during that update | {worst_added(botstack)} | {worst_added(compose)} |",
+            f"| the same, with the same load and no change at all, as long as the update (this machine's noise) "
+            f"| {added_of(botstack.quiet_load)} | - |",
             f"| duration of the update command | {secs(botstack.update_seconds)} (`up`, new backend image: "
             f"migrations, api and worker overlapping their replacements, bot stop-then-start; "
             f"new API healthy after {secs(botstack.api_ready_seconds)}) "
@@ -85,7 +87,9 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
             f"| the bot without a poll during that update (stop-then-start) | {secs(botstack.bot_gap_seconds)} | - |",
             f"| rollback to the previous image under the same load (`make rollback`'s plan, then `up`) "
             f"| {secs(botstack.rollback_seconds)}, {failed_of(botstack.rollback_load)} failed, "
-            f"worst added latency {added_of(botstack.rollback_load)} | - |",
+            f"worst added latency {added_of(botstack.rollback_load)}; previous API healthy after "
+            f"{secs(botstack.rollback_api_ready_seconds)}, the bot without a poll {secs(botstack.rollback_bot_gap_seconds)} "
+            f"| - |",
             f"| apply to all healthy, dev `full` (images cached) | {secs(botstack.apply_seconds)} "
             f"(secrets, db, cache, migrations, api, worker, bot, web, deploy check) "
             f"| {secs(compose.apply_seconds)} (db, cache, migrate, api, web) |",
@@ -126,6 +130,8 @@ def draw_chart(botstack: UpdateRun, compose: UpdateRun, when: str) -> None:
         ("baseline (compose): API image update", compose.load, compose.update_seconds),
         ("botstack: rollback", botstack.rollback_load, botstack.rollback_seconds or 0.0),
     ]
+    if botstack.quiet_load is not None:
+        runs.append(("botstack: no change (this machine's noise)", botstack.quiet_load, botstack.update_seconds))
     chart.draw(CHART, runs, f"Latency of every request through the web entrypoint during an update ({when})")
 
 
@@ -164,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"bench: botstack rollback in {secs(botstack.rollback_seconds)}: {rollback.summary() if rollback else '-'}",
                 flush=True,
             )
+            quiet = botstack.quiet_load
+            print(f"bench: botstack, the same load with no change: {quiet.summary() if quiet else '-'}", flush=True)
             print("bench: docker compose baseline: up, API image update under load ...", flush=True)
             compose = run_compose(client)
             print(f"bench: compose load: {compose.load.summary() if compose.load else '-'}", flush=True)

@@ -1,13 +1,19 @@
 """A steady, bounded HTTP load on loopback: a few threads of GETs, each request's outcome recorded.
 
 Used by tests/e2e/test_updates.py (zero failed requests while the API is replaced) and by the benchmark.
+The requests go out from a child process: the caller runs the Pulumi program (through the provider test double)
+in its own process meanwhile, and the program's threads would otherwise compete with the load's threads for the
+interpreter lock and add their waits to the measured latencies. Users' requests never share a process with a deploy.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.connection
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -67,7 +73,8 @@ class LoadResult:
 
 class SteadyLoad:
     """`threads` threads, each sending GETs to `paths` in turn with `pause` seconds between requests, until
-    stop(), `max_requests` in all, or `max_seconds` - whichever comes first. Loopback only."""
+    stop(), `max_requests` in all, or `max_seconds` - whichever comes first. Loopback only. The threads run in a
+    child process (see the module's docstring); times are time.monotonic(), which is the same clock there."""
 
     def __init__(
         self,
@@ -82,13 +89,19 @@ class SteadyLoad:
         host = urlsplit(base_url).hostname
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"load goes to loopback only, not {host}")
-        self.base_url, self.paths, self.pause, self.timeout = base_url.rstrip("/"), paths, pause, timeout
-        self.max_requests, self.max_seconds = max_requests, max_seconds
+        self.timeout = timeout
         self.result = LoadResult()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
-        self._deadline = 0.0
+        # spawn, not fork: the caller has threads (the Pulumi runtime's) that a forked child would inherit half-done
+        context = multiprocessing.get_context("spawn")
+        self._ready, self._stop = context.Event(), context.Event()
+        self._samples, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=send_load,
+            args=(sender, self._ready, self._stop, base_url.rstrip("/"), paths, threads, pause, max_requests, max_seconds),
+            kwargs={"timeout": timeout},
+            name="botstack-steady-load",
+            daemon=True,
+        )
 
     def __enter__(self) -> SteadyLoad:
         self.start()
@@ -98,9 +111,13 @@ class SteadyLoad:
         self.stop()
 
     def start(self) -> None:
-        self._deadline = time.monotonic() + self.max_seconds
-        for thread in self._threads:
-            thread.start()
+        """Start the child and return once its threads send requests."""
+        self._process.start()
+        deadline = time.monotonic() + 60
+        while not self._ready.wait(0.1):
+            if not self._process.is_alive() or time.monotonic() > deadline:
+                self._process.kill()
+                raise RuntimeError(f"the load process did not start (exit code {self._process.exitcode})")
 
     def mark(self) -> None:
         """The change starts now: latencies before this are the baseline."""
@@ -108,18 +125,40 @@ class SteadyLoad:
 
     def stop(self) -> LoadResult:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=self.timeout + 5)
+        # the last request in flight may take up to `timeout`; then the child sends every sample at once
+        if not self._samples.poll(self.timeout + 30):
+            self._process.kill()
+            raise RuntimeError("the load process sent no results")
+        self.result.samples = self._samples.recv()
+        self._process.join(10)
         return self.result
 
-    def _run(self, n: int) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=self.timeout) as client:
+
+def send_load(
+    sender: multiprocessing.connection.Connection,
+    ready: threading.Event,
+    stop: threading.Event,
+    base_url: str,
+    paths: Sequence[str],
+    threads: int,
+    pause: float,
+    max_requests: int,
+    max_seconds: float,
+    timeout: float,
+) -> None:
+    """The child process: `threads` threads of requests until `stop` is set (or the limits), then every sample."""
+    samples: list[Sample] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + max_seconds
+
+    def run(n: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=timeout) as client:
             i = n
-            while not self._stop.is_set() and time.monotonic() < self._deadline:
-                with self._lock:
-                    if len(self.result.samples) >= self.max_requests:
+            while not stop.is_set() and time.monotonic() < deadline:
+                with lock:
+                    if len(samples) >= max_requests:
                         return
-                path = self.paths[i % len(self.paths)]
+                path = paths[i % len(paths)]
                 i += 1
                 started = time.monotonic()
                 try:
@@ -127,6 +166,16 @@ class SteadyLoad:
                 except httpx.HTTPError as exc:
                     status, error = None, f"{type(exc).__name__}: {exc}"
                 sample = Sample(started, time.monotonic() - started, path, status, error)
-                with self._lock:
-                    self.result.samples.append(sample)
-                self._stop.wait(self.pause)
+                with lock:
+                    samples.append(sample)
+                stop.wait(pause)
+
+    workers = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    ready.set()
+    for worker in workers:
+        worker.join()
+    with lock:
+        sender.send(list(samples))
+    sender.close()

@@ -51,6 +51,10 @@ class UpdateRun:
     bot_gap_seconds: float | None = None  # the longest time without a getUpdates poll during the update (botstack)
     rollback_seconds: float | None = None
     rollback_load: LoadResult | None = None
+    rollback_api_ready_seconds: float | None = None  # rollback start -> the previous API healthy (botstack)
+    rollback_bot_gap_seconds: float | None = None
+    # the same load for as long as the update took, with no change at all: how slow requests get on this machine anyway
+    quiet_load: LoadResult | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -81,6 +85,12 @@ def wait_healthy(client: docker.DockerClient, label: str, expected: int, timeout
             return
         time.sleep(0.25)
     raise BenchError(f"not all healthy within {timeout} s: {states}")
+
+
+def timeline(stack: DevStack, since: int, started: float) -> str:
+    """The steps of one `up` that changed something: start and end in seconds after `started`, and the name."""
+    lines = [line for line in stack.mocks.log[since:] if line.action != "unchanged"]
+    return "; ".join(f"{line.action} {line.name} {line.started - started:.1f}-{line.finished - started:.1f}" for line in lines)
 
 
 def measured_update(url: str, update: Any) -> tuple[float, LoadResult]:
@@ -120,6 +130,12 @@ def bot_gap(stack: DevStack, since: float, until: float) -> float:
     return max(gaps, default=0.0)
 
 
+def api_ready(stack: DevStack, since: int) -> float:
+    """When the replacement API container of the `up` whose log starts at `since` was created and healthy."""
+    (api,) = [line for line in stack.mocks.log[since:] if line.action == "replaced" and line.name == "api-container"]
+    return api.finished
+
+
 def run_botstack(client: docker.DockerClient, new_image: str) -> UpdateRun:
     run = UpdateRun()
     stack = DevStack(client, BENCH_STACK, "full")
@@ -133,6 +149,7 @@ def run_botstack(client: docker.DockerClient, new_image: str) -> UpdateRun:
         stack.up()
         wait_healthy(client, label, expected=6)
         run.apply_seconds = time.monotonic() - started
+        run.notes.append(f"botstack apply: {timeline(stack, 0, started)}")
 
         before = len(stack.mocks.log)
         started = time.monotonic()
@@ -148,15 +165,24 @@ def run_botstack(client: docker.DockerClient, new_image: str) -> UpdateRun:
         history.insert(0, history_entry(images))
         replaced = sorted({n for a, _, n in stack.actions()[before:] if a == "replaced" and n.endswith("-container")})
         run.notes.append(f"botstack replaced: {', '.join(replaced)}")
-        (api,) = [line for line in stack.mocks.log[before:] if line.action == "replaced" and line.name == "api-container"]
         assert run.load.marked is not None
-        run.api_ready_seconds = api.finished - run.load.marked
+        run.api_ready_seconds = api_ready(stack, before) - run.load.marked
         run.bot_gap_seconds = bot_gap(stack, wall, wall + SETTLE_SECONDS + run.update_seconds)
+        run.notes.append(f"botstack update: {timeline(stack, before, run.load.marked)}")
 
         # `make rollback`: the previous images from the history, then `up` (scripts/rollback.py).
         _, previous = previous_images(history)
         rolled_back = {key: value for key, value in images.items() if key not in ("tag", "backend", "web")} | previous
+        before = len(stack.mocks.log)
+        wall = time.time()
         run.rollback_seconds, run.rollback_load = measured_update(stack.url, lambda: stack.up(images=rolled_back))
+        assert run.rollback_load.marked is not None
+        run.rollback_api_ready_seconds = api_ready(stack, before) - run.rollback_load.marked
+        run.rollback_bot_gap_seconds = bot_gap(stack, wall, wall + SETTLE_SECONDS + run.rollback_seconds)
+        run.notes.append(f"botstack rollback: {timeline(stack, before, run.rollback_load.marked)}")
+
+        # The control: the same load, as long as the update took, while nothing changes.
+        _, run.quiet_load = measured_update(stack.url, lambda: time.sleep(run.update_seconds))
         return run
     finally:
         stack.teardown()
