@@ -24,8 +24,9 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from . import commands, docker_ops, spec
+from . import commands, docker_ops, spec, swarm
 from .spec import CONTAINER, NETWORK, VOLUME, DoubleError
+from .swarm import SECRET, SERVICE
 
 __all__ = ["RealMocks", "run_program", "DoubleError", "StackOutputs"]
 
@@ -236,6 +237,10 @@ class RealMocks(pulumi.runtime.Mocks):
             if typ.startswith("pulumi:providers:"):
                 raise NotImplementedError(f"double: changing provider inputs ({sorted(changed)}) is not implemented")
             return "replace"
+        if typ == SECRET:
+            return "replace"  # every input is ForceNew
+        if typ == SERVICE:
+            return swarm.classify_service_change(a, b)
         if typ == REMOTE_IMAGE:
             return "replace" if changed & {"name", "pullTriggers", "triggers", "platform"} else "update"
         if typ == IMAGE:
@@ -289,6 +294,10 @@ class RealMocks(pulumi.runtime.Mocks):
             return docker_ops.create_container(
                 self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs, d
             )
+        if typ == SECRET:
+            return swarm.create_secret(self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs)
+        if typ == SERVICE:
+            return swarm.create_service(self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs)
         if typ == REMOTE_IMAGE:
             return docker_ops.remote_image(self._client(provider), inputs)
         if typ == IMAGE:
@@ -345,6 +354,8 @@ class RealMocks(pulumi.runtime.Mocks):
             if new["mustRun"] and not old.outputs.get("mustRun") and new["start"]:
                 client.api.start(old.id)
             return docker_ops.read_container(client, old.id, new, old.outputs.get("containerLogs", ""))
+        if typ == SERVICE:
+            return swarm.update_service(self._client(old.provider), old.id, {**inputs, "name": old.outputs["name"]})
         if typ == REMOTE_IMAGE:
             return docker_ops.remote_image(self._client(old.provider), inputs)[1]
         if typ == IMAGE:
@@ -378,6 +389,10 @@ class RealMocks(pulumi.runtime.Mocks):
             docker_ops.delete_network(self._client(entry.provider), entry.id)
         elif typ == VOLUME:
             docker_ops.delete_volume(self._client(entry.provider), entry.id)
+        elif typ == SERVICE:
+            swarm.delete_service(self._client(entry.provider), entry.id, entry.outputs)
+        elif typ == SECRET:
+            swarm.delete_secret(self._client(entry.provider), entry.id)
         elif typ == REMOTE_IMAGE:
             docker_ops.delete_remote_image(self._client(entry.provider), entry.outputs)
         elif typ in (commands.LOCAL, commands.REMOTE) and entry.inputs.get("delete"):

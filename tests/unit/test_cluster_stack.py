@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,9 +25,10 @@ def full_cluster(private_key: str, **cluster: Any) -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _commands_print_node_ids():
-    """pulumi-command returns the command's stdout: the membership scripts print the node's swarm id."""
+@contextlib.contextmanager
+def commands_print_node_ids() -> Iterator[None]:
+    """pulumi-command returns the command's stdout: the membership scripts print the node's swarm id, the token
+    commands a token. The mocks answer so (they return no stdout of their own)."""
     answer = RecordingMocks.new_resource
 
     def new_resource(self, args):
@@ -38,6 +41,12 @@ def _commands_print_node_ids():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(RecordingMocks, "new_resource", new_resource)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _commands_print_node_ids() -> Iterator[None]:
+    with commands_print_node_ids():
         yield
 
 
