@@ -67,12 +67,11 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
     )
     # The bot reads neither the database nor Redis (it talks to the Bot API, and to the API over HTTP), so it waits
     # for none of them: a release replaces it (stop-then-start, its longest path) beside the migrations.
+    schema_ready: list[pulumi.Resource] = [database, cache, migrations]
     apps = {
         service.name: AppService(
             service.name,
-            app_service_args(
-                config, service, naming, images.backend, networks, secrets, [] if service is BOT else [database, cache, migrations]
-            ),
+            app_service_args(config, service, naming, images.backend, networks, secrets, [] if service is BOT else schema_ready),
             opts=opts,
         )
         for service in APP_SERVICES
