@@ -197,6 +197,10 @@ def pitr_environment(role: str, pitr: PitrConfig) -> dict[str, str]:
         "PGBACKREST_PG1_SOCKET_PATH": "/var/run/postgresql",
         **repository_environment(1, "posix", PITR_REPOSITORY, pitr.retention_days, encrypted=pitr.cipher_pass is not None),
         "PGBACKREST_START_FAST": "y",
+        # zstd level 1 for base backups and archived WAL: on the bench database a full backup took 4.4 s against
+        # 37.6 s with the default gzip level 6, for a repository 1 % larger (docs/bench.md)
+        "PGBACKREST_COMPRESS_TYPE": "zst",
+        "PGBACKREST_COMPRESS_LEVEL": "1",
         "PGBACKREST_LOG_PATH": "/tmp",  # noqa: S108 - the container's tmpfs
         "PGBACKREST_LOCK_PATH": "/tmp/pgbackrest",  # noqa: S108
         "PGBACKREST_LOG_LEVEL_FILE": "off",

@@ -104,6 +104,7 @@ def test_point_in_time_recovery_is_rendered_into_the_database_container_and_the_
     envs = dict(env.split("=", 1) for env in container["envs"])
     assert envs["PGBACKREST_REPO1_PATH"] == "/var/lib/pgbackrest" and envs["PGBACKREST_REPO1_RETENTION_FULL"] == "14"
     assert envs["PGBACKREST_REPO1_RETENTION_FULL_TYPE"] == "time" and envs["PGBACKREST_PG1_USER"] == "botstack"
+    assert envs["PGBACKREST_COMPRESS_TYPE"] == "zst" and envs["PGBACKREST_COMPRESS_LEVEL"] == "1"
     assert {"volumeName": "botstack-dev-pgbackrest-data", "containerPath": "/var/lib/pgbackrest"} in container["volumes"]
     assert mocks.named("database-pitr-data").options["retainOnDelete"] is True
     build = mocks.named("images-postgres").inputs
