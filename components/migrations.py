@@ -1,9 +1,9 @@
-"""Migrations: `alembic upgrade head` as a one-off container of the backend image, before the app services start.
+"""Migrations: `alembic upgrade head` as a one-off container of the backend image, before the API and worker start.
 
 It runs on the host that runs the containers (server/run-migrations.sh), on the backend network, with
 the database URL as a mounted secret file. `triggers` holds the image ID: a new image migrates once;
-an unchanged one runs nothing. A failing migration fails `up` with its output, before the API,
-worker and bot are replaced (they depend on this resource).
+an unchanged one runs nothing. A failing migration fails `up` with its output, before the API and
+worker are replaced (they depend on this resource; the bot reads no table and is replaced beside it).
 """
 
 from __future__ import annotations
