@@ -22,6 +22,8 @@ import binascii
 import time
 from typing import Any
 
+import docker.errors
+
 from .goish import parse_duration
 from .spec import DoubleError, check_fields
 
@@ -308,6 +310,9 @@ def delete_service(client, service_id: str, state: dict, poll: float = 0.5) -> N
     client.api.remove_service(service_id)
     deadline = time.monotonic() + (parse_duration(grace) / 1e9 if grace else 0)
     while time.monotonic() < deadline:
-        if not client.api.tasks(filters={"service": service_id}):
+        try:
+            if not client.api.tasks(filters={"service": service_id}):
+                return
+        except docker.errors.NotFound:  # the manager has forgotten the service, and its tasks with it
             return
         time.sleep(poll)

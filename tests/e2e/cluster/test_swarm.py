@@ -18,7 +18,7 @@ import pytest
 from components import cluster_swarm
 from tests.e2e.cluster.nodes import Cluster, Node, start_cluster
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 PROBE_IMAGE = "botstack-test/python:3.11"
 OVERLAY = "app"
@@ -121,6 +121,80 @@ def test_a_service_on_an_overlay_network_answers_from_both_workers(cluster: Clus
     # the client runs on node1, the tasks on node2 and node3 (swarm spreads a service's tasks over the nodes)
     answers = ask_by_name(manager, "api", 8)
     assert set(answers) == task_hosts
+
+
+SECRET_VALUE = "swarm-secret-0123456789"  # noqa: S105 - a test value
+
+
+def whoami_program(manager: Node, replicas: int):
+    """A Pulumi program declaring one service exactly as the cluster stack does (components/cluster_services.py),
+    with a swarm secret, on an overlay network, through a docker provider on the manager over pinned ssh."""
+    import pulumi_docker as docker
+
+    from components.cluster import secret_data
+    from components.cluster_services import Scheduling, SwarmSecretRef, service_args
+    from components.config import LoggingConfig, ServiceResources
+    from components.container import ContainerSpec, Healthcheck, NetworkAttachment
+    from components.naming import Naming
+
+    def program() -> None:
+        import pulumi
+
+        host = manager.host
+        provider = docker.Provider("manager", host=f"ssh://root@127.0.0.1:{host.port}", ssh_opts=[
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={host.known_hosts}",
+            "-o", "IdentitiesOnly=yes", "-i", str(host.key_path),
+        ])  # fmt: skip
+        opts = pulumi.ResourceOptions(provider=provider)
+        network = docker.Network("whoami-net", name="whoami-net", driver="overlay", attachable=True, opts=opts)
+        token = docker.Secret("token", data=secret_data(SECRET_VALUE), opts=opts)
+        probe = ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"]
+        spec = ContainerSpec(
+            service="whoami", role="whoami", image=PROBE_IMAGE, user="10001:10001", command=WHOAMI,
+            healthcheck=Healthcheck(probe, interval="1s", start_period="5s"),
+            networks=[NetworkAttachment(network.id, ["whoami"])], resources=ServiceResources(memory=64, cpus="0.5"),
+            logging=LoggingConfig(), secret_files={"token": "token"}, grace_seconds=5,
+        )  # fmt: skip
+        refs = {"token": SwarmSecretRef(token.id, token.name)}
+        docker.Service("whoami", service_args(spec, Naming("botstack", "e2e"), Scheduling(replicas, "start-first"), refs),
+                       opts=opts)
+
+    return program
+
+
+def test_the_program_s_service_runs_on_the_swarm_through_the_double(cluster: Cluster) -> None:
+    from tests.double import RealMocks, run_program
+
+    manager = cluster.nodes[0]
+    mocks = RealMocks()
+    try:
+        run_program(whoami_program(manager, 2), stack="e2e", mocks=mocks)
+        wait_for("2 whoami tasks running", lambda: (len(running_tasks(manager, "botstack-e2e-whoami")) == 2,
+                                                    running_tasks(manager, "botstack-e2e-whoami")), 90)
+        client = ["run", "--rm", "--network", "whoami-net", PROBE_IMAGE, "python3", "-c",
+                  "import urllib.request\nfor _ in range(8): print(urllib.request.urlopen('http://whoami:8000/', "
+                  "timeout=5).read().decode().strip())"]  # fmt: skip
+        answers = set(manager.docker(*client).split())
+        assert answers == set(_task_containers(manager, "botstack-e2e-whoami"))
+
+        # the secret is a file only the service's user reads, with the value; the service spec shows no value
+        task = manager.docker("service", "ps", "botstack-e2e-whoami", "-q", "--filter", "desired-state=running").split()[0]
+        node_id, container = manager.docker("inspect", "--format",
+                                            "{{.NodeID}} {{.Status.ContainerStatus.ContainerID}}", task).split()
+        node_name = manager.docker("node", "inspect", "--format", "{{.Description.Hostname}}", node_id).strip()
+        node = next(n for n in cluster.nodes if n.name == node_name)
+        assert node.docker("exec", container, "cat", "/run/secrets/token") == SECRET_VALUE
+        assert node.docker("exec", container, "stat", "-c", "%a %u", "/run/secrets/token").strip() == "400 10001"
+        assert SECRET_VALUE not in manager.docker("service", "inspect", "botstack-e2e-whoami")
+
+        # replicas 2 -> 3 by the program: the service is updated in place, not replaced
+        run_program(whoami_program(manager, 3), stack="e2e", mocks=mocks)
+        assert ("updated", "docker:index/service:Service", "whoami") in mocks.actions()
+        wait_for("3 whoami tasks running", lambda: (len(running_tasks(manager, "botstack-e2e-whoami")) == 3,
+                                                    running_tasks(manager, "botstack-e2e-whoami")), 90)
+    finally:
+        mocks.destroy_all()
+    assert manager.docker("service", "ls", "--filter", "name=botstack-e2e-whoami", "-q").strip() == ""
 
 
 def test_a_killed_worker_s_task_starts_on_the_other_worker(cluster: Cluster) -> None:
