@@ -197,9 +197,32 @@ def test_the_program_s_service_runs_on_the_swarm_through_the_double(cluster: Clu
     assert manager.docker("service", "ls", "--filter", "name=botstack-e2e-whoami", "-q").strip() == ""
 
 
+# A client by the service's name through a node loss: one request every 0.1 s for `seconds`, each with a 2 s
+# timeout; Python's http.client tries the name's addresses in turn, so a dead task's address costs a connect
+# timeout before the next one. Prints a JSON summary.
+LOAD_CLIENT = """
+import json, time, urllib.request
+end, failed, slowest, answers, last_ok = time.monotonic() + {seconds}, 0, 0.0, 0, 0.0
+while time.monotonic() < end:
+    start = time.monotonic()
+    try:
+        urllib.request.urlopen("http://api:8000/", timeout=2).read()
+        answers += 1
+        last_ok = start
+    except Exception:
+        failed += 1
+    slowest = max(slowest, time.monotonic() - start)
+    time.sleep(0.1)
+print(json.dumps({{"answers": answers, "failed": failed, "slowest": round(slowest, 2), "ok_until_end": end - last_ok < 3}}))
+"""
+
+
 def test_a_killed_worker_s_task_starts_on_the_other_worker(cluster: Cluster) -> None:
     manager = cluster.nodes[0]
     victim = next(node for node in cluster.nodes if node.name == "node3")
+    client = manager.docker("run", "-d", "--network", OVERLAY, PROBE_IMAGE, "python3", "-c",
+                            LOAD_CLIENT.format(seconds=15)).strip()
+    time.sleep(1)
     killed = time.monotonic()
     victim.kill()
 
@@ -209,6 +232,12 @@ def test_a_killed_worker_s_task_starts_on_the_other_worker(cluster: Cluster) -> 
     print(f"\nnode3 killed: marked down after {down:.1f} s, its task running on node2 {time.monotonic() - killed:.1f} s "
           f"after the kill (+{moved:.1f} s)")
     assert sorted(set(ask_by_name(manager, "api", 6))) == sorted(_task_containers(manager, "api"))
+
+    manager.docker("wait", client, timeout=60)
+    load = json.loads(manager.docker("logs", client).strip().splitlines()[-1])
+    manager.docker("rm", client)
+    print(f"client by name through the loss: {load}")
+    assert load["answers"] > 0 and load["ok_until_end"], load  # it is served again once the task has moved
 
 
 def _status(manager: Node, hostname: str) -> str:
