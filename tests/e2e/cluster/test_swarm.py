@@ -123,10 +123,30 @@ def test_a_service_on_an_overlay_network_answers_from_both_workers(cluster: Clus
     assert set(answers) == task_hosts
 
 
+# A client by a service's name through a node loss or an update: one request every 0.1 s for `seconds`, each with a 2 s
+# timeout; Python's http.client tries the name's addresses in turn, so a dead task's address costs a connect
+# timeout before the next one. Prints a JSON summary.
+LOAD_CLIENT = """
+import json, time, urllib.request
+end, failed, slowest, answers, last_ok = time.monotonic() + {seconds}, 0, 0.0, 0, 0.0
+while time.monotonic() < end:
+    start = time.monotonic()
+    try:
+        urllib.request.urlopen("http://{name}:8000/", timeout=2).read()
+        answers += 1
+        last_ok = start
+    except Exception:
+        failed += 1
+    slowest = max(slowest, time.monotonic() - start)
+    time.sleep(0.1)
+print(json.dumps({{"answers": answers, "failed": failed, "slowest": round(slowest, 2), "ok_until_end": end - last_ok < 3}}))
+"""
+
+
 SECRET_VALUE = "swarm-secret-0123456789"  # noqa: S105 - a test value
 
 
-def whoami_program(manager: Node, replicas: int):
+def whoami_program(manager: Node, replicas: int, release: str = "1"):
     """A Pulumi program declaring one service exactly as the cluster stack does (components/cluster_services.py),
     with a swarm secret, on an overlay network, through a docker provider on the manager over pinned ssh."""
     import pulumi_docker as docker
@@ -153,7 +173,7 @@ def whoami_program(manager: Node, replicas: int):
             service="whoami", role="whoami", image=PROBE_IMAGE, user="10001:10001", command=WHOAMI,
             healthcheck=Healthcheck(probe, interval="1s", start_period="5s"),
             networks=[NetworkAttachment(network.id, ["whoami"])], resources=ServiceResources(memory=64, cpus="0.5"),
-            logging=LoggingConfig(), secret_files={"token": "token"}, grace_seconds=5,
+            logging=LoggingConfig(), secret_files={"token": "token"}, grace_seconds=5, envs={"RELEASE": release},
         )  # fmt: skip
         refs = {"token": SwarmSecretRef(token.id, token.name)}
         docker.Service("whoami", service_args(spec, Naming("botstack", "e2e"), Scheduling(replicas, "start-first"), refs),
@@ -192,36 +212,28 @@ def test_the_program_s_service_runs_on_the_swarm_through_the_double(cluster: Clu
         assert ("updated", "docker:index/service:Service", "whoami") in mocks.actions()
         wait_for("3 whoami tasks running", lambda: (len(running_tasks(manager, "botstack-e2e-whoami")) == 3,
                                                     running_tasks(manager, "botstack-e2e-whoami")), 90)
+
+        # a new release under load: start-first, one task at a time, each new task healthy before an old one stops
+        client = manager.docker("run", "-d", "--network", "whoami-net", PROBE_IMAGE, "python3", "-c",
+                                LOAD_CLIENT.format(seconds=12, name="whoami")).strip()
+        time.sleep(1)
+        run_program(whoami_program(manager, 3, release="2"), stack="e2e", mocks=mocks)
+        # (swarm calls the update completed only after its monitor period; waiting for the tasks is enough here)
+        took = wait_for("release 2 on 3 running tasks", lambda: (_releases(manager) == ["2", "2", "2"], _releases(manager)),
+                        120)
+        load = _client_result(manager, client)
+        print(f"\nrelease 2 on all 3 tasks after {took:.1f} s; client by name meanwhile: {load}")
+        assert load["answers"] > 0 and load["ok_until_end"], load
     finally:
         mocks.destroy_all()
     assert manager.docker("service", "ls", "--filter", "name=botstack-e2e-whoami", "-q").strip() == ""
-
-
-# A client by the service's name through a node loss: one request every 0.1 s for `seconds`, each with a 2 s
-# timeout; Python's http.client tries the name's addresses in turn, so a dead task's address costs a connect
-# timeout before the next one. Prints a JSON summary.
-LOAD_CLIENT = """
-import json, time, urllib.request
-end, failed, slowest, answers, last_ok = time.monotonic() + {seconds}, 0, 0.0, 0, 0.0
-while time.monotonic() < end:
-    start = time.monotonic()
-    try:
-        urllib.request.urlopen("http://api:8000/", timeout=2).read()
-        answers += 1
-        last_ok = start
-    except Exception:
-        failed += 1
-    slowest = max(slowest, time.monotonic() - start)
-    time.sleep(0.1)
-print(json.dumps({{"answers": answers, "failed": failed, "slowest": round(slowest, 2), "ok_until_end": end - last_ok < 3}}))
-"""
 
 
 def test_a_killed_worker_s_task_starts_on_the_other_worker(cluster: Cluster) -> None:
     manager = cluster.nodes[0]
     victim = next(node for node in cluster.nodes if node.name == "node3")
     client = manager.docker("run", "-d", "--network", OVERLAY, PROBE_IMAGE, "python3", "-c",
-                            LOAD_CLIENT.format(seconds=15)).strip()
+                            LOAD_CLIENT.format(seconds=15, name="api")).strip()
     time.sleep(1)
     killed = time.monotonic()
     victim.kill()
@@ -233,11 +245,26 @@ def test_a_killed_worker_s_task_starts_on_the_other_worker(cluster: Cluster) -> 
           f"after the kill (+{moved:.1f} s)")
     assert sorted(set(ask_by_name(manager, "api", 6))) == sorted(_task_containers(manager, "api"))
 
-    manager.docker("wait", client, timeout=60)
-    load = json.loads(manager.docker("logs", client).strip().splitlines()[-1])
-    manager.docker("rm", client)
+    load = _client_result(manager, client)
     print(f"client by name through the loss: {load}")
     assert load["answers"] > 0 and load["ok_until_end"], load  # it is served again once the task has moved
+
+
+def _client_result(manager: Node, container: str) -> dict:
+    manager.docker("wait", container, timeout=60)
+    result = json.loads(manager.docker("logs", container).strip().splitlines()[-1])
+    manager.docker("rm", container)
+    return result
+
+
+def _releases(manager: Node) -> list[str]:
+    """RELEASE of each running whoami task (running: its container is up and healthy)."""
+    out = manager.docker("service", "ps", "botstack-e2e-whoami", "--filter", "desired-state=running",
+                         "--format", "{{.ID}} {{.CurrentState}}")
+    tasks = [line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["Running"]]
+    envs = [manager.docker("inspect", "--format", "{{range .Spec.ContainerSpec.Env}}{{println .}}{{end}}", task)
+            for task in tasks]
+    return sorted(line.split("=", 1)[1] for env in envs for line in env.splitlines() if line.startswith("RELEASE="))
 
 
 def _status(manager: Node, hostname: str) -> str:
