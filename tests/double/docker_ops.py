@@ -39,7 +39,9 @@ args = sys.argv[1:]
 user = args[args.index("-l") + 1] if "-l" in args else ""
 port = args[args.index("-p") + 1] if "-p" in args else "22"
 host = args[args.index("--") + 1] if "--" in args else ""
-opts = json.load(open({registry!r})).get(f"{{user}}@{{host}}:{{port}}") if args[-1:] == ["docker system dial-stdio"] else None
+# the docker SDK passes the remote command as one word, the docker CLI (an image build) as three
+dial = args[-1:] == ["docker system dial-stdio"] or args[-3:] == ["docker", "system", "dial-stdio"]
+opts = json.load(open({registry!r})).get(f"{{user}}@{{host}}:{{port}}") if dial else None
 extra = [*opts, "-o", "ConnectTimeout=30", "-T"] if opts is not None else []
 os.execv({real!r}, [{real!r}, *extra, *args])
 """
