@@ -24,6 +24,9 @@ from .jobs import ReliableQueue, enqueue_publish, redis_client
 from .publishing import publish_post
 
 log = logging.getLogger("botstack.worker")
+# How long one wait for a job blocks in Redis. SIGTERM is noticed when it returns, and an update waits for the old
+# worker to exit: 0.25 s instead of 1 s took its exit from about 0.9 s to about 0.4 s, for a few more idle BLMOVEs.
+FETCH_WAIT_SECONDS = 0.25
 
 
 def schedule_due(r: redis.Redis, limit: int = 200) -> int:
@@ -85,7 +88,7 @@ class Worker:
                     if moved := self.queue.requeue_dead():
                         log.info("re-queued %d job(s) of dead workers", moved)
                     schedule_due(self.r)
-                fetched = self.queue.fetch(timeout=1)
+                fetched = self.queue.fetch(timeout=FETCH_WAIT_SECONDS)
             except (redis.RedisError, SQLAlchemyError) as exc:
                 log.warning("queue/database unavailable (%s); retrying", type(exc).__name__)
                 self.stop.wait(2)
