@@ -24,8 +24,8 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from . import commands, docker_ops, spec, swarm
-from .spec import CONTAINER, NETWORK, VOLUME, DoubleError
+from . import commands, docker_ops, mappings, swarm
+from .mappings import CONTAINER, NETWORK, VOLUME, DoubleError
 from .swarm import SECRET, SERVICE
 
 __all__ = ["RealMocks", "run_program", "DoubleError", "StackOutputs"]
@@ -232,7 +232,7 @@ class RealMocks(pulumi.runtime.Mocks):
             return "replace"
         typ = old.typ
         if typ == CONTAINER:
-            return spec.classify_container_change(a, b)
+            return mappings.classify_container_change(a, b)
         if typ in (NETWORK, VOLUME, PASSWORD) or typ.startswith("pulumi:providers:"):
             if typ.startswith("pulumi:providers:"):
                 raise NotImplementedError(f"double: changing provider inputs ({sorted(changed)}) is not implemented")
@@ -276,21 +276,21 @@ class RealMocks(pulumi.runtime.Mocks):
     def _do_create(self, typ: str, name: str, inputs: dict, provider: str, urn: str) -> tuple[str, dict]:
         d = self.program_dir
         if typ == PROVIDER_DOCKER:
-            spec.check_fields(typ, inputs, docker_ops.PROVIDER_FIELDS | {"version"})
+            mappings.check_fields(typ, inputs, docker_ops.PROVIDER_FIELDS | {"version"})
             host = inputs.get("host") or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
             client = docker_ops.connect(host, docker_ops.parse_ssh_opts(inputs.get("sshOpts")))
             with self._lock:
                 self._clients[urn], self._hosts[urn] = client, host
             return secrets.token_hex(16), dict(inputs)
         if typ in OTHER_PROVIDERS:
-            spec.check_fields(typ, inputs, {"version"})
+            mappings.check_fields(typ, inputs, {"version"})
             return secrets.token_hex(16), dict(inputs)
         if typ == NETWORK:
             return docker_ops.create_network(self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs)
         if typ == VOLUME:
             return docker_ops.create_volume(self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs)
         if typ == CONTAINER:
-            spec.check_container_inputs(inputs)
+            mappings.check_container_inputs(inputs)
             return docker_ops.create_container(
                 self._client(provider), inputs.get("name") or docker_ops.auto_name(name), inputs, d
             )
@@ -307,7 +307,7 @@ class RealMocks(pulumi.runtime.Mocks):
             return docker_ops.build_image(host, inputs, d)
         if typ in (commands.LOCAL, commands.REMOTE):
             fields = commands.LOCAL_FIELDS if typ == commands.LOCAL else commands.REMOTE_FIELDS
-            spec.check_fields(typ, inputs, fields)
+            mappings.check_fields(typ, inputs, fields)
             out = {"stdout": "", "stderr": ""}
             if inputs.get("create"):
                 out = self._run_cmd(typ, inputs, inputs["create"], None)
@@ -350,7 +350,7 @@ class RealMocks(pulumi.runtime.Mocks):
             client = self._client(old.provider)
             if kind == "update":
                 docker_ops.update_container(client, old.id, inputs)
-            new = spec.with_container_defaults(inputs)
+            new = mappings.with_container_defaults(inputs)
             if new["mustRun"] and not old.outputs.get("mustRun") and new["start"]:
                 client.api.start(old.id)
             return docker_ops.read_container(client, old.id, new, old.outputs.get("containerLogs", ""))

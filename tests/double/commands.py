@@ -16,8 +16,8 @@ from typing import Any
 
 import paramiko
 
-from .goish import command_error, trim_one_newline
-from .spec import DoubleError, check_fields, refuse
+from .go_format import command_error, trim_one_newline
+from .mappings import DoubleError, check_fields, refuse
 
 LOCAL = "command:local:Command"
 REMOTE = "command:remote:Command"

@@ -19,8 +19,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from . import spec
-from .spec import CONTAINER, DoubleError, refuse
+from . import mappings
+from .mappings import CONTAINER, DoubleError, refuse
 
 PROVIDER_FIELDS = {"host", "sshOpts"}
 _SSH_WRAPPER: dict[str, Any] = {}
@@ -115,7 +115,7 @@ def find_image(client, name: str) -> str:
 
 
 def remote_image(client, inputs: dict) -> tuple[str, dict]:
-    spec.check_fields(
+    mappings.check_fields(
         "docker:index/remoteImage:RemoteImage",
         inputs,
         {"name", "keepLocally", "forceRemove", "pullTriggers", "triggers", "platform"},
@@ -144,11 +144,11 @@ def _has_buildx() -> bool:
 def build_image(host: str, inputs: dict, program_dir: Path) -> tuple[str, dict]:
     """Native `Image`: build with the docker CLI (BuildKit), outputs as with skipPush."""
     typ = "docker:index/image:Image"
-    spec.check_fields(typ, inputs, {"imageName", "build", "skipPush", "buildOnPreview"})
+    mappings.check_fields(typ, inputs, {"imageName", "build", "skipPush", "buildOnPreview"})
     if not inputs.get("skipPush"):
         raise refuse(typ, "skipPush=false (push)")
     build = dict(inputs.get("build") or {})
-    spec.check_fields(typ, build, {"context", "dockerfile", "args", "target", "platform", "builderVersion"}, prefix="build.")
+    mappings.check_fields(typ, build, {"context", "dockerfile", "args", "target", "platform", "builderVersion"}, prefix="build.")
     if build.get("builderVersion") not in (None, "BuilderBuildKit"):
         raise refuse(typ, f"build.builderVersion={build['builderVersion']}")
     context = build.get("context") or "."
@@ -190,7 +190,7 @@ def build_image(host: str, inputs: dict, program_dir: Path) -> tuple[str, dict]:
 
 
 def create_network(client, name: str, inputs: dict) -> tuple[str, dict]:
-    body = spec.network_create_body(name, inputs)
+    body = mappings.network_create_body(name, inputs)
     net_id = _post_json(client, "/networks/create", body)["Id"]
     time.sleep(2)  # Read first waits 2 s (StateChangeConf delay)
     attrs = client.api.inspect_network(net_id)
@@ -234,7 +234,7 @@ def delete_network(client, net_id: str, retry_seconds: float = 30, pause: float 
 
 
 def create_volume(client, name: str, inputs: dict) -> tuple[str, dict]:
-    body = spec.volume_create_body(name, inputs)
+    body = mappings.volume_create_body(name, inputs)
     attrs = _post_json(client, "/volumes/create", body)
     return name, {**inputs, "name": name, "driver": attrs["Driver"], "mountpoint": attrs["Mountpoint"]}
 
@@ -270,13 +270,13 @@ def _wait_healthy(client, cid: str, timeout: float) -> None:
 
 
 def create_container(client, name: str, inputs: dict, program_dir: Path) -> tuple[str, dict]:
-    spec.check_container_inputs(inputs)
-    i = spec.with_container_defaults(inputs)
+    mappings.check_container_inputs(inputs)
+    i = mappings.with_container_defaults(inputs)
     try:
         find_image(client, i["image"])
     except DoubleError as exc:
         raise DoubleError(f"Unable to create container with image {i['image']}: {exc}") from exc
-    body = spec.container_create_body(inputs)
+    body = mappings.container_create_body(inputs)
     try:
         cid = _post_json(client, "/containers/create", body, params={"name": name})["Id"]
     except docker.errors.APIError as exc:
@@ -289,13 +289,12 @@ def create_container(client, name: str, inputs: dict, program_dir: Path) -> tupl
                 raise
         for net in i["networksAdvanced"]:
             try:
-                _post_json(
-                    client, f"/networks/{net['name']}/connect", {"Container": cid, "EndpointConfig": spec.endpoint_config(net)}
-                )
+                endpoint = mappings.endpoint_config(net)
+                _post_json(client, f"/networks/{net['name']}/connect", {"Container": cid, "EndpointConfig": endpoint})
             except docker.errors.APIError as exc:
                 raise DoubleError(f"Unable to connect to network '{net['name']}': {exc}") from exc
     for upload in i.get("uploads") or []:
-        data = spec.upload_tar(upload, program_dir)
+        data = mappings.upload_tar(upload, program_dir)
         try:
             client.api.put_archive(cid, "/", data)
         except docker.errors.APIError as exc:
@@ -343,7 +342,7 @@ def read_container(client, cid: str, inputs: dict, logs: str = "") -> dict:
         ports = []
         for p in inputs["ports"]:
             proto = p.get("protocol") or "tcp"
-            ip = p.get("ip") or spec.DEFAULT_PORT_IP
+            ip = p.get("ip") or mappings.DEFAULT_PORT_IP
             bound = [b for b in live.get(f"{int(p['internal'])}/{proto}") or [] if b["HostIp"] == ip]
             external = int(bound[0]["HostPort"]) if bound else p.get("external")
             ports.append({**p, "ip": ip, "protocol": proto, "external": external})
@@ -352,7 +351,7 @@ def read_container(client, cid: str, inputs: dict, logs: str = "") -> dict:
 
 
 def update_container(client, cid: str, inputs: dict) -> None:
-    body = spec.container_update_body(inputs)
+    body = mappings.container_update_body(inputs)
     _post_json(client, f"/containers/{cid}/update", body)
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import docker.errors
 
-from .goish import parse_duration
-from .spec import DoubleError, check_fields
+from .go_format import parse_duration
+from .mappings import DoubleError, check_fields
 
 SERVICE = "docker:index/service:Service"
 SECRET = "docker:index/secret:Secret"

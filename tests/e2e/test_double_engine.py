@@ -14,7 +14,7 @@ import pulumi_command as command  # noqa: E402
 import pulumi_docker as pdocker  # noqa: E402
 
 from tests.double import DoubleError, RealMocks, run_program  # noqa: E402
-from tests.double.spec import CONTAINER, NETWORK, VOLUME  # noqa: E402
+from tests.double.mappings import CONTAINER, NETWORK, VOLUME  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ import pulumi_docker as docker
 import pytest
 
 from tests.double import DoubleError, RealMocks, run_program
-from tests.double.spec import CONTAINER
+from tests.double.mappings import CONTAINER
 
 STEP_SECONDS = 0.3  # how long each fake provider call takes: long enough to see overlap
 

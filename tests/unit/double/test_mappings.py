@@ -9,8 +9,8 @@ import pytest
 
 from tests.double import comparable, unwrap
 from tests.double.commands import connection_defaults, random_password
-from tests.double.goish import command_error, go_quote, parse_duration, trim_one_newline
-from tests.double.spec import (
+from tests.double.go_format import command_error, go_quote, parse_duration, trim_one_newline
+from tests.double.mappings import (
     DoubleError,
     check_container_inputs,
     classify_container_change,

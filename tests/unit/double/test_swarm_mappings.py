@@ -10,7 +10,7 @@ import base64
 
 import pytest
 
-from tests.double.spec import DoubleError
+from tests.double.mappings import DoubleError
 from tests.double.swarm import classify_service_change, secret_create_body, service_spec
 from tests.unit.harness import RecordingMocks, run_stack, unwrap
 from tests.unit.test_cluster_stack import commands_print_node_ids, full_cluster

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .goish import parse_duration
+from .go_format import parse_duration
 
 MB = 1024 * 1024
 CONTAINER = "docker:index/container:Container"
