@@ -30,10 +30,6 @@ class Target:
     connection: command.remote.ConnectionArgs | None = None
     sudo: bool = False
 
-    @property
-    def is_remote(self) -> bool:
-        return self.connection is not None
-
 
 def script_command(target: Target, script: str, *args: str | int) -> str:
     """`[sudo] bash <scripts_dir>/<script> <args...>`, every word quoted."""
