@@ -45,10 +45,18 @@ def local_target(stack: str) -> Target:
     return Target(scripts_dir=str(SERVER_DIR), secrets_dir=str(REPO_ROOT / ".botstack" / stack / "secrets"))
 
 
+def server_args(config: StackConfig) -> ServerArgs:
+    """The VDS and the key that logs in to it (the config requires both together)."""
+    if config.vds is None or config.ssh_private_key is None:
+        raise ValueError("a VDS stack needs botstack:vds and botstack:sshPrivateKey")
+    return ServerArgs(config.vds, config.ssh_private_key)
+
+
 def place(config: StackConfig, naming: Naming) -> Placement:
     """Local engine, or the VDS (declaring its Server and docker provider)."""
     if not config.on_vds:
         return Placement(pulumi.ResourceOptions(), local_target(naming.stack), None)
-    server = Server("server", ServerArgs(config=config, naming=naming))
-    provider = vds_docker_provider("vds-docker", config, local_ssh_dir(REPO_ROOT, naming.stack), server)
+    args = server_args(config)
+    server = Server("server", args)
+    provider = vds_docker_provider("vds-docker", args, local_ssh_dir(REPO_ROOT, naming.stack), server)
     return Placement(pulumi.ResourceOptions(providers={"docker": provider}, depends_on=[server]), server.target, server)

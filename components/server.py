@@ -21,18 +21,18 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
+from pydantic import SecretStr
 
 from components.backups import installed_command
 from components.commands import SERVER_DIR, Target, file_digest, shipped_files, shipped_script, stdin_script_command
-from components.config import StackConfig, VdsConfig
+from components.config import VdsConfig
 from components.contract import SECRETS_DIR, deploy_home
-from components.naming import Naming
 
 
 @dataclass(frozen=True)
 class ServerArgs:
-    config: StackConfig
-    naming: Naming
+    vds: VdsConfig
+    ssh_private_key: SecretStr  # of the deploy (and bootstrap) user
 
 
 class Server(pulumi.ComponentResource):
@@ -40,11 +40,9 @@ class Server(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("botstack:components:Server", name, None, opts)
-        config = args.config
-        vds = _vds(config)
-        assert config.ssh_private_key is not None  # checked by StackConfig
-        private_key = pulumi.Output.secret(config.ssh_private_key.get_secret_value())
-        public_key = public_key_of(config.ssh_private_key.get_secret_value())
+        vds = args.vds
+        private_key = pulumi.Output.secret(args.ssh_private_key.get_secret_value())
+        public_key = public_key_of(args.ssh_private_key.get_secret_value())
         provision = shipped_script("provision.sh")  # with server/lib.sh and server/contract.sh in front
 
         bootstrap = command.remote.Command(
@@ -96,12 +94,6 @@ class Server(pulumi.ComponentResource):
             "verifyCommand": installed_command("verify-backup.sh"),
             "restoreCommand": installed_command("restore.sh"),
         }
-
-
-def _vds(config: StackConfig) -> VdsConfig:
-    if config.vds is None:
-        raise ValueError("Server needs botstack:vds")
-    return config.vds
 
 
 def provision_args(vds: VdsConfig, public_key: str) -> list[str]:
@@ -167,16 +159,15 @@ def ssh_options(ssh_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def vds_docker_provider(name: str, config: StackConfig, ssh_dir: Path, server: Server) -> docker.Provider:
+def vds_docker_provider(name: str, args: ServerArgs, ssh_dir: Path, server: Server) -> docker.Provider:
     """The docker provider for the VDS engine, over `ssh://` as the deploy user, after provisioning.
 
     pulumi-docker runs the `ssh` binary, which takes the pinned host key and the identity from files:
     this writes them under `ssh_dir` (.botstack/<stack>/ssh, git-ignored; the key 0600) before declaring it.
     """
-    vds = _vds(config)
-    assert config.ssh_private_key is not None
+    vds = args.vds
     write_ssh_files(vds, ssh_dir)
-    write_identity(config.ssh_private_key.get_secret_value(), ssh_dir)
+    write_identity(args.ssh_private_key.get_secret_value(), ssh_dir)
     return docker.Provider(
         name,
         docker.ProviderArgs(host=docker_host(vds), ssh_opts=ssh_options(ssh_dir)),

@@ -55,10 +55,10 @@ def prod_config(host: VdsHost, host_key: str | None = None) -> dict[str, str]:
 def provision_only() -> None:
     """The Server component alone, as `pulumi up --target` of the server resources would run it."""
     from components.config_loading import load_config
-    from components.naming import Naming
-    from components.server import Server, ServerArgs
+    from components.placement import server_args
+    from components.server import Server
 
-    Server("server", ServerArgs(load_config(), Naming("botstack", STACK)))
+    Server("server", server_args(load_config()))
 
 
 def ship_images(host: VdsHost) -> None:
