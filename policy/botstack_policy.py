@@ -1,4 +1,4 @@
-"""botstack's guardrails: the container, image and connection rules the Pulumi program must keep.
+"""botstack's guardrails: the container, swarm service, image and connection rules the Pulumi program must keep.
 
 Every rule is a plain function `check(props, stack) -> list[str]` over one resource's inputs (wire
 names in camelCase, as pulumi-policy and the mock runtime give them). They are importable without
@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from components.contract import ROLE_LABEL, SERVICE_LABEL, needs_vds, pin_problem  # noqa: E402
 
 CONTAINER = "docker:index/container:Container"
+SERVICE = "docker:index/service:Service"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 DOCKER_PROVIDER = "pulumi:providers:docker"
 REMOTE_COMMAND_PREFIX = "command:remote:"
@@ -292,6 +293,162 @@ def check_published_ports(props: Mapping[str, Any], stack: str) -> list[str]:
     return out
 
 
+# ---- swarm service rules ---------------------------------------------------------------------------------
+# A swarm service (the cluster stack) is a container template: the same hardening, read from its task spec.
+# A service always runs on the cluster's VDSs, whatever the stack's name, so it is held to the VDS rules.
+# `no-new-privileges` and ulimits have no input in a service's spec (the Engine API's service spec of Docker
+# 20.10 has none), so no rule can ask for them.
+
+# Secret files readable by their owner only: swarm's default mode is 0444 (everyone in the container).
+SECRET_FILE_PRIVATE_BITS = 0o077
+
+
+def _shown(value: Any) -> Any:
+    """A number as the user wrote it: the wire carries every number as a float (80.0)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _task(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(props.get("taskSpec"))
+
+
+def _container_spec(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(_task(props).get("containerSpec"))
+
+
+def _service_roles(props: Mapping[str, Any]) -> set[str]:
+    """The roles the service's labels or its containers' labels name."""
+    return _roles(props) | _roles(_container_spec(props))
+
+
+def check_service_resource_limits(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Tasks have a memory and CPU limit and a memory reservation no larger than the limit (CIS Docker 5.11, 5.12)."""
+    resources = _map(_task(props).get("resources"))
+    limits, reservation = _map(resources.get("limits")), _map(resources.get("reservation"))
+    out = [
+        f"taskSpec.resources.{where}.{key} must be set"
+        for where, found, key in (
+            ("limits", limits, "memoryBytes"),
+            ("limits", limits, "nanoCpus"),
+            ("reservation", reservation, "memoryBytes"),
+        )
+        if _missing(found, key)
+    ]
+    limit, reserved = limits.get("memoryBytes"), reservation.get("memoryBytes")
+    if isinstance(limit, int | float) and isinstance(reserved, int | float) and reserved > limit:
+        out.append(f"taskSpec.resources.reservation.memoryBytes ({reserved:.0f}) must not exceed the limit ({limit:.0f})")
+    return out
+
+
+def check_service_log_rotation(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Tasks log with json-file or local, with max-size and max-file."""
+    log_driver = _task(props).get("logDriver")
+    if is_unknown(log_driver):
+        return []
+    driver = _map(log_driver)
+    return [
+        f"taskSpec.{message}"
+        for message in check_log_rotation({"logDriver": driver.get("name"), "logOpts": driver.get("options")}, stack)
+    ]
+
+
+def check_service_healthcheck(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Tasks have a healthcheck: swarm replaces an unhealthy task, and a start-first update waits for health."""
+    health = _container_spec(props).get("healthcheck")
+    return [f"taskSpec.containerSpec.{message}" for message in check_healthcheck({"healthcheck": health}, stack)]
+
+
+def check_service_capabilities(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Tasks drop ALL capabilities (adds may bring back the few a service needs)."""
+    spec = _container_spec(props)
+    if is_unknown(spec.get("capDrops")) or is_unknown(spec.get("capAdds")):
+        return []
+    caps = {"drops": spec.get("capDrops"), "adds": spec.get("capAdds")}
+    return [
+        message.replace("capabilities.drops", "taskSpec.containerSpec.capDrops").replace(
+            "capabilities.adds", "taskSpec.containerSpec.capAdds"
+        )
+        for message in check_capabilities({"capabilities": caps}, stack)
+    ]
+
+
+def check_service_read_only(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Tasks run with a read-only root filesystem (CIS Docker 5.12); they write to volumes and tmpfs mounts."""
+    value = _container_spec(props).get("readOnly")
+    if is_unknown(value) or value is True:
+        return []
+    return ["taskSpec.containerSpec.readOnly must be true"]
+
+
+def check_service_non_root(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Tasks run as a non-root user (CIS Docker 4.1)."""
+    user = _container_spec(props).get("user")
+    return [f"taskSpec.containerSpec.{message}" for message in check_non_root_user({"user": user}, stack)]
+
+
+def check_service_no_docker_socket(props: Mapping[str, Any], stack: str) -> list[str]:
+    """No task mounts the Docker socket: it is root on the node (CIS Docker 5.32)."""
+    mounts = _container_spec(props).get("mounts")
+    return [f"taskSpec.containerSpec.{message}" for message in check_no_docker_socket({"mounts": mounts}, stack)]
+
+
+def check_service_restart_policy(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Tasks restart on any exit (swarm's default is 'any'; 'none' or 'on-failure' would leave a service short)."""
+    policy = _task(props).get("restartPolicy")
+    if is_unknown(policy):
+        return []
+    condition = _map(policy).get("condition")
+    if condition in (None, "any") or is_unknown(condition):
+        return []
+    return [f"taskSpec.restartPolicy.condition must be 'any' (got {condition!r})"]
+
+
+def check_service_secret_files(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Secret files are readable by their owner only (fileMode 0400; swarm's default 0444 lets every user read)."""
+    out = []
+    for item in _list(_container_spec(props).get("secrets")):
+        secret = _map(item)
+        mode = secret.get("fileMode")
+        if is_unknown(mode):
+            continue
+        if not isinstance(mode, int | float) or int(mode) & SECRET_FILE_PRIVATE_BITS:
+            shown = oct(int(mode)) if isinstance(mode, int | float) else "unset (swarm's default 0o444)"
+            out.append(f"secret file {secret.get('fileName')!r} has mode {shown}; set fileMode 0o400")
+    return out
+
+
+def check_service_published_ports(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Only web publishes, and only 80/443 in host mode.
+
+    A published port of a service listens on every address of a node (host mode) or of every node (the routing
+    mesh, 'ingress', the default), and Docker's published ports bypass ufw: the port is open to the internet.
+    """
+    ports = [_map(p) for p in _list(_map(props.get("endpointSpec")).get("ports"))]
+    web = PUBLIC_ROLE in _service_roles(props)
+    out = []
+    for port in ports:
+        published, mode = _shown(port.get("publishedPort")), port.get("publishMode") or "ingress"
+        if is_unknown(published) or is_unknown(mode):
+            continue
+        if not web or published not in PUBLIC_PORTS:
+            out.append(
+                f"port {_shown(port.get('targetPort'))} is published on {published or 'a port swarm picks'} of every address; "
+                f"only the web's {'/'.join(map(str, PUBLIC_PORTS))} may be published"
+            )
+        elif mode != "host":
+            out.append(f"web's port {published} must be published in host mode (got {mode!r}: the routing mesh)")
+    return out
+
+
+def check_service_image_pinned(props: Mapping[str, Any], stack: str) -> list[str]:
+    """Every node pulls the image by its reference: pinned, and app images to an immutable tag or a digest."""
+    ref = _container_spec(props).get("image")
+    if not isinstance(ref, str) or is_unknown(ref):
+        return []
+    problem = pin_problem(ref, immutable_app_tags=True)
+    return [problem] if problem else []
+
+
 # ---- images ------------------------------------------------------------------------------------------------
 
 def image_problem(ref: Any, stack: str) -> str | None:
@@ -399,6 +556,24 @@ RULES: tuple[Rule, ...] = (
          _is(CONTAINER), check_published_ports),
     Rule("container-image-pinned", "Containers use pinned images (no 'latest').",
          _is(CONTAINER), check_container_image_pinned),
+    Rule("service-resource-limits", "Swarm tasks set memory and CPU limits and a memory reservation.",
+         _is(SERVICE), check_service_resource_limits),
+    Rule("service-log-rotation", "Swarm tasks log with json-file or local and rotate (max-size, max-file).",
+         _is(SERVICE), check_service_log_rotation),
+    Rule("service-healthcheck", "Swarm tasks have a healthcheck.", _is(SERVICE), check_service_healthcheck),
+    Rule("service-drop-capabilities", "Swarm tasks drop ALL capabilities.", _is(SERVICE), check_service_capabilities),
+    Rule("service-read-only-root", "Swarm tasks run with a read-only root filesystem.",
+         _is(SERVICE), check_service_read_only),
+    Rule("service-non-root", "Swarm tasks run as a non-root user.", _is(SERVICE), check_service_non_root),
+    Rule("service-no-docker-socket", "No swarm task mounts the Docker socket.",
+         _is(SERVICE), check_service_no_docker_socket),
+    Rule("service-restart-policy", "Swarm tasks restart on any exit.", _is(SERVICE), check_service_restart_policy),
+    Rule("service-secret-files-private", "Swarm secret files are readable by their owner only (0400).",
+         _is(SERVICE), check_service_secret_files),
+    Rule("service-published-ports", "Only the web service publishes, 80/443 in host mode.",
+         _is(SERVICE), check_service_published_ports),
+    Rule("service-image-pinned", "Swarm services use pinned images (app images: sha-<commit> or a digest).",
+         _is(SERVICE), check_service_image_pinned),
     Rule("remote-image-pinned", "Pulled images are pinned to a tag other than 'latest' or a digest.",
          _is(REMOTE_IMAGE), check_remote_image_pinned),
     Rule("docker-ssh-host-key-pinned", "An ssh:// Docker provider checks the pinned host key.",

@@ -57,7 +57,55 @@ def good_job() -> dict[str, Any]:
     return props
 
 
+def good_service(role: str = "api") -> dict[str, Any]:
+    """What the cluster stack declares for a swarm service (wire names; numbers arrive as floats)."""
+    labels = [{"label": "botstack.role", "value": role}, {"label": "botstack.service", "value": role}]
+    return {
+        "name": f"botstack-swarm-{role}",
+        "labels": labels,
+        "mode": {"replicated": {"replicas": 2.0}},
+        "endpointSpec": {"mode": "dnsrr"},
+        "taskSpec": {
+            "containerSpec": {
+                "image": "ghcr.io/acme/botstack-backend:sha-1a2b3c4",
+                "user": "10001:10001",
+                "capDrops": ["ALL"],
+                "readOnly": True,
+                "healthcheck": {"tests": ["CMD", "botstack-healthcheck", role], "interval": "2s", "retries": 25.0},
+                "labels": labels,
+                "mounts": [{"type": "tmpfs", "target": "/tmp", "tmpfsOptions": {"sizeBytes": 67108864.0}}],
+                "secrets": [{"secretId": "s1", "fileName": "database_url", "fileUid": "10001", "fileMode": 256.0}],
+            },
+            "resources": {
+                "limits": {"memoryBytes": 402653184.0, "nanoCpus": 500000000.0},
+                "reservation": {"memoryBytes": 134217728.0},
+            },
+            "logDriver": {"name": "json-file", "options": {"max-size": "10m", "max-file": "3"}},
+            "restartPolicy": {"condition": "any", "delay": "1s"},
+        },
+    }
+
+
+def good_web_service() -> dict[str, Any]:
+    props = good_service("web")
+    props["taskSpec"]["containerSpec"]["image"] = "ghcr.io/acme/botstack-web:sha-1a2b3c4"
+    props["endpointSpec"]["ports"] = [
+        {"targetPort": 80.0, "publishedPort": 80.0, "protocol": "tcp", "publishMode": "host"},
+        {"targetPort": 443.0, "publishedPort": 443.0, "protocol": "tcp", "publishMode": "host"},
+    ]
+    return props
+
+
+def good_database_service() -> dict[str, Any]:
+    props = good_service("database")
+    props["taskSpec"]["containerSpec"].update(image="postgres:16-bookworm", user="999:999")
+    return props
+
+
 GOOD: dict[str, tuple[str, dict[str, Any]]] = {
+    "service-api": (bp.SERVICE, good_service("api")),
+    "service-web": (bp.SERVICE, good_web_service()),
+    "service-database": (bp.SERVICE, good_database_service()),
     "api": (bp.CONTAINER, good_container("api")),
     "database": (bp.CONTAINER, {**good_container("database"), "user": "999:999", "image": "postgres:16-bookworm"}),
     "web": (bp.CONTAINER, good_web()),
@@ -109,7 +157,7 @@ def _without(path: str):
         *parents, last = path.split(".")
         target = props
         for p in parents:
-            target = target[p]
+            target = target[int(p)] if isinstance(target, list) else target[p]
         del target[last]
 
     return mutate
@@ -120,7 +168,7 @@ def _set(path: str, value: Any):
         *parents, last = path.split(".")
         target = props
         for p in parents:
-            target = target[p]
+            target = target[int(p)] if isinstance(target, list) else target[p]
         target[last] = value
 
     return mutate
@@ -209,6 +257,101 @@ BAD: list[tuple[str, str, Any, str, str]] = [
         _set("image", "ghcr.io/acme/botstack-backend:branch-main"),
         "prod",
         "container-image-pinned",
+    ),
+]
+
+# A service is held to the VDS rules on any stack: it only runs on a cluster of VDSs.
+CS = "taskSpec.containerSpec"
+BAD += [
+    ("svc-no-memory-limit", "service-api", _without("taskSpec.resources.limits.memoryBytes"), "dev", "service-resource-limits"),
+    ("svc-no-cpu-limit", "service-api", _without("taskSpec.resources.limits.nanoCpus"), "dev", "service-resource-limits"),
+    ("svc-no-reservation", "service-api", _without("taskSpec.resources.reservation"), "dev", "service-resource-limits"),
+    ("svc-no-resources", "service-api", _without("taskSpec.resources"), "dev", "service-resource-limits"),
+    (
+        "svc-reservation-above-limit",
+        "service-api",
+        _set("taskSpec.resources.reservation.memoryBytes", 1e9),
+        "dev",
+        "service-resource-limits",
+    ),
+    ("svc-no-log-driver", "service-api", _without("taskSpec.logDriver"), "dev", "service-log-rotation"),
+    ("svc-syslog", "service-api", _set("taskSpec.logDriver.name", "syslog"), "dev", "service-log-rotation"),
+    ("svc-no-max-file", "service-api", _without("taskSpec.logDriver.options.max-file"), "dev", "service-log-rotation"),
+    ("svc-no-healthcheck", "service-api", _without(f"{CS}.healthcheck"), "dev", "service-healthcheck"),
+    ("svc-healthcheck-none", "service-api", _set(f"{CS}.healthcheck.tests", ["NONE"]), "dev", "service-healthcheck"),
+    ("svc-no-cap-drops", "service-api", _without(f"{CS}.capDrops"), "dev", "service-drop-capabilities"),
+    ("svc-drops-some", "service-api", _set(f"{CS}.capDrops", ["NET_RAW"]), "dev", "service-drop-capabilities"),
+    ("svc-adds-sys-admin", "service-api", _set(f"{CS}.capAdds", ["SYS_ADMIN"]), "dev", "service-drop-capabilities"),
+    ("svc-writable-root", "service-api", _without(f"{CS}.readOnly"), "dev", "service-read-only-root"),
+    ("svc-read-only-false", "service-api", _set(f"{CS}.readOnly", False), "dev", "service-read-only-root"),
+    ("svc-no-user", "service-api", _without(f"{CS}.user"), "dev", "service-non-root"),
+    ("svc-root", "service-api", _set(f"{CS}.user", "0:0"), "dev", "service-non-root"),
+    (
+        "svc-socket-mount",
+        "service-api",
+        _set(f"{CS}.mounts", [{"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]),
+        "dev",
+        "service-no-docker-socket",
+    ),
+    ("svc-restart-none", "service-api", _set("taskSpec.restartPolicy.condition", "none"), "dev", "service-restart-policy"),
+    (
+        "svc-restart-on-failure",
+        "service-api",
+        _set("taskSpec.restartPolicy.condition", "on-failure"),
+        "dev",
+        "service-restart-policy",
+    ),
+    (
+        "svc-secret-default-mode",
+        "service-api",
+        _without(f"{CS}.secrets.0.fileMode"),
+        "dev",
+        "service-secret-files-private",
+    ),
+    (
+        "svc-secret-group-readable",
+        "service-api",
+        _set(f"{CS}.secrets.0.fileMode", 0o440),
+        "dev",
+        "service-secret-files-private",
+    ),
+    (
+        "svc-api-published",
+        "service-api",
+        _set("endpointSpec.ports", [{"targetPort": 8000, "publishedPort": 8000, "publishMode": "host"}]),
+        "dev",
+        "service-published-ports",
+    ),
+    (
+        "svc-database-published-80",
+        "service-database",
+        _set("endpointSpec.ports", [{"targetPort": 5432, "publishedPort": 80, "publishMode": "host"}]),
+        "dev",
+        "service-published-ports",
+    ),
+    (
+        "svc-port-swarm-picks",
+        "service-api",
+        _set("endpointSpec.ports", [{"targetPort": 8000}]),
+        "dev",
+        "service-published-ports",
+    ),
+    ("svc-web-mesh", "service-web", _without("endpointSpec.ports.0.publishMode"), "dev", "service-published-ports"),
+    (
+        "svc-web-other-port",
+        "service-web",
+        _set("endpointSpec.ports.1.publishedPort", 8443),
+        "dev",
+        "service-published-ports",
+    ),
+    ("svc-latest", "service-api", _set(f"{CS}.image", "ghcr.io/acme/botstack-backend:latest"), "dev", "service-image-pinned"),
+    # an app image on a branch tag fails on any stack: every node of the cluster pulls it
+    (
+        "svc-branch-tag-dev-stack",
+        "service-api",
+        _set(f"{CS}.image", "ghcr.io/acme/botstack-backend:branch-main"),
+        "dev",
+        "service-image-pinned",
     ),
 ]
 
@@ -301,6 +444,17 @@ def test_unknown_values_are_skipped_not_failed() -> None:
     assert bp.validate_resource(bp.CONTAINER, props, "prod") == []
 
 
+def test_unknown_service_values_are_skipped_not_failed() -> None:
+    props = good_web_service()
+    spec = props["taskSpec"]["containerSpec"]
+    for key in ("user", "image", "healthcheck", "capDrops", "readOnly"):
+        spec[key] = bp.UNKNOWN
+    spec["secrets"][0]["fileMode"] = bp.UNKNOWN
+    props["taskSpec"]["logDriver"] = bp.UNKNOWN
+    props["endpointSpec"]["ports"][0]["publishedPort"] = bp.UNKNOWN
+    assert bp.validate_resource(bp.SERVICE, props, "prod") == []
+
+
 def test_validate_all_names_rule_type_and_resource() -> None:
     bad = copy.deepcopy(good_container())
     bad["privileged"] = True
@@ -347,6 +501,11 @@ def test_pack_policies_report_through_pulumi_policy() -> None:
     # An unknown image (an output of a RemoteImage during preview) is skipped, not reported.
     api = {**good_container(), "image": UNKNOWN_STRING_VALUE}
     assert _run_policy("container-image-pinned", bp.CONTAINER, api, "prod") == []
+    web = good_web_service()
+    web["endpointSpec"]["ports"][0]["publishMode"] = "ingress"
+    assert _run_policy("service-published-ports", bp.SERVICE, web, "swarm") == [
+        "web's port 80 must be published in host mode (got 'ingress': the routing mesh)"
+    ]
     # A policy ignores resources of other types.
     assert _run_policy("container-non-root", bp.REMOTE_IMAGE, {"name": "redis:7"}, "prod") == []
 
