@@ -81,7 +81,7 @@ WORKER = Service("worker", APP_USER, grace_seconds=60, alias="worker", secrets=(
                  writes_database=True, overlaps=True, command=("botstack-worker",),
                  component_type="botstack:components:WorkerService")
 BOT = Service("bot", APP_USER, grace_seconds=15, alias="bot", networks=(BACKEND, EDGE), aliased_on=(BACKEND,),
-              secrets=(DATABASE_URL, REDIS_URL, BOT_TOKEN), full_only=True, writes_database=True, command=("botstack-bot",),
+              secrets=(BOT_TOKEN,), full_only=True, command=("botstack-bot",),
               component_type="botstack:components:BotService")
 WEB = Service("web", APP_USER, grace_seconds=10, alias="web", port=80, networks=(EDGE,), aliased_on=(EDGE,),
               component_type="botstack:components:WebFrontend")

@@ -113,6 +113,10 @@ def test_services_of_the_full_profile_with_their_scheduling(declared):
         {"targetPort": 80, "publishedPort": 80, "protocol": "tcp", "publishMode": "host"}
     ]
     assert by_name["api"]["updateConfig"]["failureAction"] == "rollback"
+    # every service: `pulumi up` returns once its tasks run (and fails if swarm rolled the update back)
+    assert {name: spec["convergeConfig"] for name, spec in by_name.items()} == {
+        name: {"delay": "1s", "timeout": "5m"} for name in by_name
+    }
 
 
 def test_containers_keep_the_hardened_settings(declared):
@@ -147,7 +151,7 @@ def test_secrets_are_swarm_secrets_mounted_as_files(declared):
     assert bot_token == BOT_TOKEN
     mounted = services(mocks)["bot"]["taskSpec"]["containerSpec"]["secrets"]
     assert [(s["fileName"], s["fileUid"], s["fileMode"]) for s in mounted] == [
-        ("bot_token", "10001", 0o400), ("database_url", "10001", 0o400), ("redis_url", "10001", 0o400),
+        ("bot_token", "10001", 0o400),  # the bot reads no database or Redis URL
     ]  # fmt: skip
     assert outputs["databaseUrl:secret"] is True
 
