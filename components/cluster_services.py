@@ -30,6 +30,11 @@ from components.naming import Naming
 ENDPOINT_MODE = "dnsrr"
 RESTART_DELAY = "1s"  # a lost node's task starts elsewhere this soon after the node is marked down
 UPDATE_MONITOR = "30s"  # a new task that fails within this is a failed update (then: rollback)
+# `pulumi up` returns once every task runs (healthy) and swarm calls an update completed (after the monitor
+# period of the last task), and fails if the update rolled back. The provider waits `delay` after a create (7 s
+# after an update, whatever this says), then polls every 5-10 s.
+CONVERGE_DELAY = "1s"
+CONVERGE_TIMEOUT = "5m"  # a first database start, or several replicas each healthy in turn plus the monitor period
 SECRET_FILE_MODE = 0o400
 SECRET_FILE_OWNER = {"999:999": "999", "10001:10001": "10001"}  # the uid that reads the files (the image's user)
 DATABASE_LABEL = "botstack.database"
@@ -58,6 +63,7 @@ class Scheduling:
     max_per_node: int = 0  # 0: no limit
     ports: Sequence[HostPort] = ()
     restart_delay: str = RESTART_DELAY
+    update_monitor: str = UPDATE_MONITOR
 
 
 @dataclass(frozen=True)
@@ -177,10 +183,11 @@ def service_args(
             or None,
         ),
         update_config=docker.ServiceUpdateConfigArgs(
-            parallelism=1, order=scheduling.update_order, monitor=UPDATE_MONITOR, failure_action="rollback"
+            parallelism=1, order=scheduling.update_order, monitor=scheduling.update_monitor, failure_action="rollback"
         ),
         rollback_config=docker.ServiceRollbackConfigArgs(
-            parallelism=1, order=scheduling.update_order, monitor=UPDATE_MONITOR, failure_action="pause"
+            parallelism=1, order=scheduling.update_order, monitor=scheduling.update_monitor, failure_action="pause"
         ),
+        converge_config=docker.ServiceConvergeConfigArgs(delay=CONVERGE_DELAY, timeout=CONVERGE_TIMEOUT),
         labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
     )

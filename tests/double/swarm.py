@@ -10,6 +10,15 @@ resource_docker_service_structures.go (`createServiceSpec` and its helpers):
   NetworkAttachmentConfig{Target: id (or the deprecated name), Aliases}; ports to PortConfig; labels to maps.
 - Without `convergeConfig` the provider does not wait for the tasks: create and update return once the manager
   has accepted the spec (the double does the same, so a test that needs running tasks waits for them itself).
+- With `convergeConfig` (resource_docker_service_funcs.go, `resourceDockerServiceCreate`/`Update` and their
+  refresh funcs, polled by the plugin SDK's StateChangeConf with MinTimeout 5 s):
+  create waits `delay` (default 7s), then polls until, counting one task per slot among the tasks whose desired
+  state is running on nodes not down, as many are `running` as the service has replicas (a task with a
+  healthcheck is `starting` until healthy); after `timeout` (default 3m) it deletes the service and fails with
+  "Service with ID (<id>) did not converge after <timeout>". Update waits 7 s (fixed), then polls: the service's
+  UpdateStatus `completed` ends it (swarm completes an update after its monitor period), `rollback_completed`,
+  `paused` and `rollback_paused` fail it with their message, `updating`/`rollback_started` or none count the tasks
+  as on create (a finished rollback fails); a timeout fails without deleting. Polls come 5 s, then 10 s apart.
 - Delete removes the service, then waits up to its stop grace period for the service's tasks to be gone.
 
 Anything else fails loudly (`NotImplementedError`), like the rest of the double.
@@ -20,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import docker.errors
@@ -31,7 +41,7 @@ SERVICE = "docker:index/service:Service"
 SECRET = "docker:index/secret:Secret"
 
 SECRET_FIELDS = {"name", "data", "labels"}
-SERVICE_FIELDS = {"name", "taskSpec", "mode", "updateConfig", "rollbackConfig", "endpointSpec", "labels"}
+SERVICE_FIELDS = {"name", "taskSpec", "mode", "updateConfig", "rollbackConfig", "endpointSpec", "labels", "convergeConfig"}
 TASK_FIELDS = {"containerSpec", "resources", "restartPolicy", "placement", "networksAdvanceds", "logDriver", "forceUpdate"}
 CONTAINER_FIELDS = {
     "image", "args", "commands", "env", "user", "dir", "hostname", "labels", "readOnly", "mounts", "healthcheck",
@@ -55,6 +65,7 @@ NESTED = {
     "endpointSpec": {"mode", "ports"},
     "ports": {"targetPort", "publishedPort", "protocol", "publishMode", "name"},
     "labels": {"label", "value"},
+    "convergeConfig": {"delay", "timeout"},
 }
 
 
@@ -85,7 +96,7 @@ def check_service_inputs(inputs: dict) -> None:
     for key, value in task.items():
         if key in NESTED:
             _check(SERVICE, value, key, "taskSpec.")
-    for key in ("mode", "updateConfig", "rollbackConfig", "endpointSpec", "labels"):
+    for key in ("mode", "updateConfig", "rollbackConfig", "endpointSpec", "labels", "convergeConfig"):
         if inputs.get(key) is not None:
             _check(SERVICE, inputs[key], "updateConfig" if key == "rollbackConfig" else key, "")
 
@@ -293,16 +304,133 @@ def delete_secret(client, secret_id: str) -> None:
     client.api.remove_secret(secret_id)
 
 
-def create_service(client, name: str, inputs: dict) -> tuple[str, dict]:
+def create_service(client, name: str, inputs: dict, sleep=time.sleep) -> tuple[str, dict]:
     service_id = _post(client, "/services/create", service_spec(name, inputs))["ID"]
+    converge = inputs.get("convergeConfig")
+    if converge is not None:
+        try:
+            wait_converged(client, service_id, converge, creating=True, sleep=sleep)
+        except DoubleError:
+            delete_service(client, service_id, inputs)  # the provider deletes a service that did not converge
+            raise
     return service_id, {**inputs, "name": name}
 
 
-def update_service(client, service_id: str, inputs: dict) -> dict:
+def update_service(client, service_id: str, inputs: dict, sleep=time.sleep) -> dict:
     name = inputs["name"]
     version = client.api.inspect_service(service_id)["Version"]["Index"]
     _post(client, f"/services/{service_id}/update", service_spec(name, inputs), params={"version": version})
+    if inputs.get("convergeConfig") is not None:
+        wait_converged(client, service_id, inputs["convergeConfig"], creating=False, sleep=sleep)
     return {**inputs, "name": name}
+
+
+# ---- convergence (convergeConfig) -----------------------------------------------------------------------------
+
+TASK_STATE_ORDER = {
+    state: number
+    for number, state in enumerate(
+        ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running",
+         "complete", "shutdown", "failed", "rejected"),
+        start=1,
+    )
+}  # fmt: skip
+DEFAULT_CONVERGE_DELAY = "7s"
+DEFAULT_CONVERGE_TIMEOUT = "3m"
+UPDATE_CONVERGE_DELAY = 7.0  # the provider's update waits this long whatever convergeConfig.delay says
+POLL_MIN_SECONDS = 5.0  # the plugin SDK's StateChangeConf: MinTimeout 5 s, the wait doubles up to 10 s
+POLL_MAX_SECONDS = 10.0
+
+
+def _terminal(state: str) -> bool:
+    return TASK_STATE_ORDER.get(state, 0) > TASK_STATE_ORDER["running"]
+
+
+def tasks_by_slot(tasks: list[dict], active_nodes: set[str]) -> dict[int, dict]:
+    """One task per slot: the lowest desired state wins, then the lowest observed state (start-first updates run
+    two tasks in a slot); tasks on nodes that are down are left out."""
+    by_slot: dict[int, dict] = {}
+    for task in tasks:
+        desired, state = task.get("DesiredState", ""), task.get("Status", {}).get("State", "")
+        if not TASK_STATE_ORDER.get(desired) or not TASK_STATE_ORDER.get(state):
+            continue
+        slot = task.get("Slot", 0)
+        existing = by_slot.get(slot)
+        if existing is not None:
+            old_desired, new_desired = TASK_STATE_ORDER[existing["DesiredState"]], TASK_STATE_ORDER[desired]
+            if old_desired < new_desired:
+                continue
+            if old_desired == new_desired and TASK_STATE_ORDER[existing["Status"]["State"]] <= TASK_STATE_ORDER[state]:
+                continue
+        if task.get("NodeID") and task["NodeID"] not in active_nodes:
+            continue
+        by_slot[slot] = task
+    return by_slot
+
+
+def replicas_running(service: dict, tasks: list[dict], active_nodes: set[str]) -> bool:
+    """The provider's replicatedConsoleLogUpdater: as many slots running as the service has replicas."""
+    replicas = (service.get("Spec", {}).get("Mode", {}).get("Replicated") or {}).get("Replicas")
+    if replicas is None:
+        raise DoubleError("no replica count")
+    running = sum(
+        1
+        for task in tasks_by_slot(tasks, active_nodes).values()
+        if not _terminal(task["DesiredState"]) and task["Status"]["State"] == "running"
+    )
+    return running == replicas
+
+
+def converge_state(service: dict, tasks: list[dict], active_nodes: set[str], creating: bool) -> str:
+    """One poll of the provider's refresh func: 'running'/'completed' when done, 'creating'/'updating' while not."""
+    if creating:
+        return "running" if replicas_running(service, tasks, active_nodes) else "creating"
+    status = service.get("UpdateStatus") or {}
+    state, message = status.get("State"), status.get("Message", "")
+    rollback = False
+    if state == "completed":
+        return "completed"
+    if state == "rollback_started":
+        rollback = True
+    elif state == "rollback_completed":
+        raise DoubleError(f"service rollback completed: {message}")
+    elif state == "paused":
+        raise DoubleError(f"service update paused: {message}")
+    elif state == "rollback_paused":
+        raise DoubleError(f"service rollback paused: {message}")
+    if replicas_running(service, tasks, active_nodes):
+        if rollback:
+            raise DoubleError(f"service rollback completed: {message}")
+        return "completed"
+    return "updating"
+
+
+def poll_waits(first: float) -> Iterator[float]:
+    """The waits before each poll: the delay, then 5 s, then 10 s every time."""
+    yield first
+    wait = POLL_MIN_SECONDS
+    while True:
+        yield wait
+        wait = min(wait * 2, POLL_MAX_SECONDS)
+
+
+def wait_converged(client, service_id: str, converge: dict, creating: bool, sleep=time.sleep) -> None:
+    """Wait as the provider does for a service with convergeConfig (see the module docstring)."""
+    timeout_text = converge.get("timeout") or DEFAULT_CONVERGE_TIMEOUT
+    timeout = parse_duration(timeout_text) / 1e9
+    first = parse_duration(converge.get("delay") or DEFAULT_CONVERGE_DELAY) / 1e9 if creating else UPDATE_CONVERGE_DELAY
+    waited = 0.0
+    for wait in poll_waits(first):
+        if waited + wait > timeout:
+            sleep(timeout - waited)
+            raise DoubleError(f"Service with ID ({service_id}) did not converge after {timeout_text}")
+        sleep(wait)
+        waited += wait
+        service = client.api.inspect_service(service_id)
+        tasks = client.api.tasks(filters={"service": service_id, "desired-state": "running"})
+        active = {node["ID"] for node in client.api.nodes() if node.get("Status", {}).get("State") != "down"}
+        if converge_state(service, tasks, active, creating) in ("running", "completed"):
+            return
 
 
 def delete_service(client, service_id: str, state: dict, poll: float = 0.5) -> None:
