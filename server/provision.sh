@@ -4,12 +4,14 @@
 # usage: provision.sh [--deploy-user NAME] [--authorized-key KEY | --authorized-key-file FILE|-]
 #                     [--allow-ssh-user NAME]... [--env-file FILE] [--ssh-port PORT]
 #                     [--root-login no|prohibit-password] [--dry-run]
+#                     [--swarm-role manager|worker [--swarm-peer ADDR]...]
 #
 # Runs as root (first run over SSH as root, or as a sudoer through `sudo`; later runs as the deploy
 # user through `sudo`).
 # Inputs may also come from an env file (--env-file, or /etc/botstack/provision.env if present):
 #   DEPLOY_USER=deploy  AUTHORIZED_KEY="ssh-ed25519 AAAA..."  SSH_PORT=22  ROOT_LOGIN=no
 #   ALLOW_SSH_USERS="alice"  (users sshd admits besides the deploy user; --allow-ssh-user adds more)
+#   SWARM_ROLE=manager  SWARM_PEERS="10.0.0.12 10.0.0.13"  (--swarm-peer adds more)
 # SSH_PORT (the port the firewall keeps open) is the one sshd listens on (`sshd -T`); a different
 # --ssh-port (e.g. the port dialled through NAT) only prints a warning, it never closes sshd's port.
 # The authorized key is a PUBLIC key; no secret is taken by this script. `--authorized-key-file -`
@@ -30,6 +32,10 @@
 #     removed, a user's own rules stay); DOCKER-USER rules in /etc/ufw/after.rules so published
 #     container ports other than 80/443 are not reachable from outside
 #   - unattended security upgrades; /etc/botstack and /var/backups/botstack (0700)
+# Cluster mode (--swarm-role, a node of a Docker Swarm): no live-restore in daemon.json (swarm refuses to
+# start with it), curl installed (the join sends the token to the Engine API with it), ufw opens the swarm's
+# ports to the other nodes' swarm addresses only (--swarm-peer): TCP 2377 on a manager, TCP and UDP 7946,
+# UDP 4789; forwarded traffic from swarm tasks to the outside (docker_gwbridge) passes DOCKER-USER.
 # Files under /etc are replaced atomically: a temp file in the same directory, then rename.
 # Last line: `botstack-provision: N changed` (0 on a provisioned host).
 set -euo pipefail
@@ -51,6 +57,9 @@ ALLOW_SSH_USERS=""
 CLI_SSH_USERS=()
 ENV_FILE=""
 SSH_USERS=""
+SWARM_ROLE=""
+SWARM_PEERS=""
+CLI_SWARM_PEERS=()
 
 parse_args() {
   while (($#)); do
@@ -62,6 +71,8 @@ parse_args() {
       --ssh-port) SSH_PORT=${2:?}; shift 2 ;;
       --root-login) ROOT_LOGIN=${2:?}; shift 2 ;;
       --allow-ssh-user) CLI_SSH_USERS+=("${2:?}"); shift 2 ;;
+      --swarm-role) SWARM_ROLE=${2:?}; shift 2 ;;
+      --swarm-peer) CLI_SWARM_PEERS+=("${2:?}"); shift 2 ;;
       --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage; exit 0 ;;
       *) usage_error "unknown argument: $1" ;;
@@ -77,12 +88,13 @@ sshd_port() {
 }
 
 load_inputs() {
-  local cli_user=$DEPLOY_USER cli_key=$AUTHORIZED_KEY cli_port=$SSH_PORT cli_root=$ROOT_LOGIN
+  local cli_user=$DEPLOY_USER cli_key=$AUTHORIZED_KEY cli_port=$SSH_PORT cli_root=$ROOT_LOGIN cli_role=$SWARM_ROLE
   if [[ -z $ENV_FILE && -f $BOTSTACK_PROVISION_CONFIG_FILE ]]; then ENV_FILE=$BOTSTACK_PROVISION_CONFIG_FILE; fi
   [[ -z $ENV_FILE ]] || source_config "$ENV_FILE"
   DEPLOY_USER=${cli_user:-${DEPLOY_USER:-deploy}}
   SSH_PORT=${cli_port:-${SSH_PORT:-$(sshd_port)}}
   ROOT_LOGIN=${cli_root:-${ROOT_LOGIN:-no}}
+  SWARM_ROLE=${cli_role:-${SWARM_ROLE:-}}
   AUTHORIZED_KEY=${cli_key:-${AUTHORIZED_KEY:-}}
   if [[ $KEY_FILE == - ]]; then AUTHORIZED_KEY=$(cat)
   elif [[ -n $KEY_FILE ]]; then AUTHORIZED_KEY=$(cat "$KEY_FILE"); fi
@@ -106,10 +118,32 @@ load_inputs() {
     [[ " ${users[*]} " == *" $u "* ]] || users+=("$u")
   done
   SSH_USERS="${users[*]}"
+  load_swarm_inputs
   if [[ -n $AUTHORIZED_KEY ]]; then
     ssh-keygen -l -f /dev/stdin <<<"$AUTHORIZED_KEY" >/dev/null 2>&1 || die "the authorized key is not a valid public key"
   fi
 }
+
+# The swarm role and the other nodes' swarm addresses (env file and --swarm-peer), checked.
+load_swarm_inputs() {
+  local peer peers=()
+  read -ra peers <<<"${SWARM_PEERS:-}"
+  peers+=("${CLI_SWARM_PEERS[@]}")
+  if [[ -z $SWARM_ROLE ]]; then
+    ((${#peers[@]} == 0)) || die "--swarm-peer needs --swarm-role manager|worker (cluster mode)"
+    SWARM_PEERS=""
+    return 0
+  fi
+  [[ $SWARM_ROLE == manager || $SWARM_ROLE == worker ]] || die "--swarm-role must be manager or worker"
+  SWARM_PEERS=""
+  for peer in "${peers[@]}"; do
+    [[ $peer =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ || $peer =~ ^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$ ]] \
+      || die "invalid swarm peer address: $peer (an IP address the other node is reached at)"
+    [[ " $SWARM_PEERS " == *" $peer "* ]] || SWARM_PEERS+="${SWARM_PEERS:+ }$peer"
+  done
+}
+
+cluster_mode() { [[ -n $SWARM_ROLE ]]; }
 
 ensure_packages() {
   local missing=() p
@@ -118,21 +152,26 @@ ensure_packages() {
   else
     missing+=(docker.io)
   fi
-  for p in ufw unattended-upgrades sudo cron fail2ban python3-systemd; do pkg_installed "$p" || missing+=("$p"); done
+  local wanted=(ufw unattended-upgrades sudo cron fail2ban python3-systemd)
+  if cluster_mode; then wanted+=(curl); fi
+  for p in "${wanted[@]}"; do pkg_installed "$p" || missing+=("$p"); done
   if ((${#missing[@]} == 0)); then ok "packages installed"; return 0; fi
   ((DRY_RUN)) || apt_install "${missing[@]}"
   changed "installed ${missing[*]}"
 }
 
+# live-restore keeps containers running while dockerd restarts; swarm mode refuses to start with it.
 daemon_json() {
-  cat <<'EOF'
+  local live_restore='
+  "live-restore": true,'
+  if cluster_mode; then live_restore=""; fi
+  cat <<EOF
 {
   "log-driver": "json-file",
   "log-opts": {
     "max-size": "10m",
     "max-file": "3"
-  },
-  "live-restore": true,
+  },${live_restore}
   "no-new-privileges": true,
   "icc": false,
   "userland-proxy": false
@@ -155,7 +194,8 @@ ensure_docker() {
     # reload first so the running daemon takes live-restore, then restart for the log options
     systemctl reload docker
     systemctl restart docker
-    echo "changed: docker restarted for the new daemon.json (containers kept by live-restore)"
+    if cluster_mode; then echo "changed: docker restarted for the new daemon.json (swarm restarts the node's tasks)"
+    else echo "changed: docker restarted for the new daemon.json (containers kept by live-restore)"; fi
   fi
   if [[ $(systemctl is-enabled docker 2>/dev/null) == enabled ]]; then ok "docker enabled at boot"
   else ((DRY_RUN)) || systemctl enable --quiet docker; changed "docker enabled at boot"; fi
@@ -320,6 +360,9 @@ ensure_fail2ban() {
 }
 
 after_rules_block() {
+  # swarm tasks reach the outside through docker_gwbridge
+  local gwbridge=""
+  if cluster_mode; then gwbridge=$'\n-A DOCKER-USER -i docker_gwbridge -j RETURN'; fi
   cat <<EOF
 $MARK_BEGIN
 # Docker's published ports are DNATed in PREROUTING and never reach ufw's INPUT rules.
@@ -329,13 +372,26 @@ $MARK_BEGIN
 :DOCKER-USER - [0:0]
 -A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
 -A DOCKER-USER -i docker0 -j RETURN
--A DOCKER-USER -i br-+ -j RETURN
+-A DOCKER-USER -i br-+ -j RETURN${gwbridge}
 -A DOCKER-USER -p tcp -m conntrack --ctorigdstport 80 -j RETURN
 -A DOCKER-USER -p tcp -m conntrack --ctorigdstport 443 -j RETURN
 -A DOCKER-USER -j DROP
 COMMIT
 $MARK_END
 EOF
+}
+
+# The rules (the words after `ufw allow`) that let the other nodes of the swarm in, one a line: cluster
+# management on a manager, node gossip, and the overlay networks' VXLAN, each from a peer's address only.
+swarm_rules() {
+  local peer
+  cluster_mode || return 0
+  for peer in $SWARM_PEERS; do
+    if [[ $SWARM_ROLE == manager ]]; then echo "from $peer to any port 2377 proto tcp"; fi
+    echo "from $peer to any port 7946 proto tcp"
+    echo "from $peer to any port 7946 proto udp"
+    echo "from $peer to any port 4789 proto udp"
+  done
 }
 
 ufw_active() { ufw status 2>/dev/null | grep -q '^Status: active'; }
@@ -367,14 +423,30 @@ ensure_ufw() {
     changed "ufw defaults deny incoming/routed, allow outgoing"
   fi
 
-  # Our rules carry the comment UFW_OWNER; only those are ever removed, so a user's own rules stay.
-  # (ufw treats a rule that differs only in its comment as the same rule: adding ours over an
-  # identical uncommented one, e.g. from an older provision.sh, just adopts it.)
+  ensure_ufw_allow_rules
+
+  if ufw_active; then
+    ok "ufw active"
+    if ((rules_changed && !DRY_RUN)); then ufw reload >/dev/null; echo "changed: ufw reloaded"; fi
+  else
+    ((DRY_RUN)) || ufw --force enable >/dev/null
+    changed "ufw enabled"
+  fi
+}
+
+# Our rules carry the comment UFW_OWNER; only those are ever removed, so a user's own rules stay.
+# (ufw treats a rule that differs only in its comment as the same rule: adding ours over an
+# identical uncommented one, e.g. from an older provision.sh, just adopts it.)
+ensure_ufw_allow_rules() {
   local want=("$SSH_PORT/tcp" 80/tcp 443/tcp) owned=" comment '$UFW_OWNER'" added r w keep words
+  while IFS= read -r r; do [[ -z $r ]] || want+=("$r"); done < <(swarm_rules)
   added=$(ufw show added 2>/dev/null | sed -n 's/^ufw //p')
   for r in "${want[@]}"; do
     if grep -qxF "allow $r$owned" <<<"$added"; then ok "ufw allow $r"
-    else ((DRY_RUN)) || ufw allow "$r" comment "$UFW_OWNER" >/dev/null; changed "ufw allow $r"; fi
+    else
+      if ((!DRY_RUN)); then read -ra words <<<"$r"; ufw allow "${words[@]}" comment "$UFW_OWNER" >/dev/null; fi
+      changed "ufw allow $r"
+    fi
   done
   while IFS= read -r r; do
     [[ $r == *"$owned" ]] || continue
@@ -385,14 +457,6 @@ ensure_ufw() {
     if ((!DRY_RUN)); then read -ra words <<<"$r"; ufw --force delete "${words[@]}" >/dev/null; fi
     changed "ufw rule of an earlier provisioning removed: $r"
   done <<<"$added"
-
-  if ufw_active; then
-    ok "ufw active"
-    if ((rules_changed && !DRY_RUN)); then ufw reload >/dev/null; echo "changed: ufw reloaded"; fi
-  else
-    ((DRY_RUN)) || ufw --force enable >/dev/null
-    changed "ufw enabled"
-  fi
 }
 
 ensure_unattended_upgrades() {
@@ -422,4 +486,6 @@ main() {
   summary
 }
 
+# Sourced (the unit tests call the functions): define them only.
+(return 0 2>/dev/null) && return 0
 main "$@"

@@ -476,3 +476,120 @@ def test_run_migrations_dry_run_checks_then_prints_the_container_it_would_run(fa
         [*argv[:2], "--dry-run", *argv[2:-1], str(tmp_path / "none")], env=env, capture_output=True, text=True, timeout=30
     )
     assert missing.returncode == 1 and "database_url" in missing.stderr
+
+
+# ---- provision.sh's cluster mode (a node of a Docker Swarm) ------------------------------------------------------
+
+# A recording `ufw` that answers `ufw show added` from $UFW_ADDED, and `dpkg-query` answering from $INSTALLED.
+FAKE_UFW = r"""#!/usr/bin/env bash
+{ printf 'ufw'; printf ' %s' "$@"; printf '\n'; } >>"$CALLS"
+if [[ "$1 $2" == "show added" ]]; then echo "Added user rules (see 'ufw status' for running firewall):"; cat "$UFW_ADDED"; fi
+"""
+FAKE_DPKG_QUERY = r"""#!/usr/bin/env bash
+[[ " $INSTALLED " == *" ${!#} "* ]] && printf 'install ok installed'
+"""
+SWARM_PEERS = ("10.0.0.12", "10.0.0.13")
+
+
+def _provision(snippet: str, tmp_path: Path, argv: str = "", added: str = "", installed: str = "") -> list[str]:
+    """Source server/provision.sh (its functions only), parse `argv` and the swarm inputs, then run `snippet`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in (("ufw", FAKE_UFW), ("dpkg-query", FAKE_DPKG_QUERY)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "added").write_text(added)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "CALLS": str(tmp_path / "calls"),
+        "UFW_ADDED": str(tmp_path / "added"),
+        "INSTALLED": installed,
+    }
+    script = f"source {SERVER / 'provision.sh'}\nparse_args {argv}\nload_swarm_inputs\n{snippet}"
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def _swarm_args(role: str) -> str:
+    return f"--swarm-role {role} " + " ".join(f"--swarm-peer {peer}" for peer in SWARM_PEERS)
+
+
+def test_cluster_mode_daemon_json_has_no_live_restore(tmp_path: Path) -> None:
+    import json
+
+    single = json.loads("\n".join(_provision("daemon_json", tmp_path)))
+    node = json.loads("\n".join(_provision("daemon_json", tmp_path, _swarm_args("worker"))))
+    assert single["live-restore"] is True  # one VDS: containers survive a dockerd restart
+    assert "live-restore" not in node  # swarm refuses to start with it
+    assert {k: v for k, v in single.items() if k != "live-restore"} == node
+    assert node["no-new-privileges"] is True  # the daemon's default covers swarm tasks (no service input has it)
+
+
+def test_cluster_mode_opens_the_swarm_ports_to_the_peers_only(tmp_path: Path) -> None:
+    manager = _provision("swarm_rules", tmp_path, _swarm_args("manager"))
+    assert manager == [
+        f"from {peer} to any port {port} proto {proto}"
+        for peer in SWARM_PEERS
+        for port, proto in ((2377, "tcp"), (7946, "tcp"), (7946, "udp"), (4789, "udp"))
+    ]
+    worker = _provision("swarm_rules", tmp_path, _swarm_args("worker"))
+    assert worker == [rule for rule in manager if "port 2377 " not in rule]  # cluster management: managers only
+    assert _provision("swarm_rules", tmp_path) == []  # one VDS: none
+
+
+def test_cluster_mode_ufw_rules_are_added_kept_and_a_departed_peer_s_removed(tmp_path: Path) -> None:
+    owned = " comment 'botstack'"
+    base = [f"ufw allow {r}{owned}" for r in ("22/tcp", "80/tcp", "443/tcp")]
+    first = _provision("SSH_PORT=22; ensure_ufw_allow_rules; summary", tmp_path, _swarm_args("worker"), "\n".join(base))
+    assert first[-1] == "botstack-provision: 6 changed"
+    calls = Path(tmp_path / "calls").read_text().splitlines()
+    assert "ufw allow from 10.0.0.12 to any port 4789 proto udp comment botstack" in calls
+    assert len([c for c in calls if c.startswith("ufw allow ")]) == 6
+    # provisioned: ufw lists them the way it printed them on a test host; an old peer's rule goes, a user's stays
+    swarm = [f"ufw allow {line.removeprefix('ok: ufw allow ').removeprefix('changed: ufw allow ')}{owned}"
+             for line in first if "ufw allow from" in line]  # fmt: skip
+    gone, mine = f"ufw allow from 10.0.0.99 to any port 7946 proto udp{owned}", "ufw allow 5000/tcp"
+    (tmp_path / "calls").unlink()
+    again = _provision("SSH_PORT=22; ensure_ufw_allow_rules; summary", tmp_path, _swarm_args("worker"),
+                       "\n".join([*base, *swarm, gone, mine]))  # fmt: skip
+    assert again[-2:] == [
+        "changed: ufw rule of an earlier provisioning removed: allow from 10.0.0.99 to any port 7946 proto udp",
+        "botstack-provision: 1 changed",
+    ]
+    assert Path(tmp_path / "calls").read_text().splitlines()[-1] == (
+        "ufw --force delete allow from 10.0.0.99 to any port 7946 proto udp"
+    )
+    # one VDS: the same three rules as ever, and nothing of the swarm
+    (tmp_path / "calls").unlink()
+    single = _provision("SSH_PORT=22; ensure_ufw_allow_rules; summary", tmp_path, "", "\n".join(base))
+    assert single == ["ok: ufw allow 22/tcp", "ok: ufw allow 80/tcp", "ok: ufw allow 443/tcp", "botstack-provision: 0 changed"]
+
+
+def test_cluster_mode_installs_curl_and_lets_tasks_out(tmp_path: Path) -> None:
+    installed = "docker.io ufw unattended-upgrades sudo cron fail2ban python3-systemd"
+    node = _provision("DRY_RUN=1; ensure_packages", tmp_path, _swarm_args("worker"), installed=installed)
+    assert node == ["ok: Docker Engine installed", "changed: (dry run) installed curl"]
+    assert _provision("DRY_RUN=1; ensure_packages", tmp_path, installed=installed)[-1] == "ok: packages installed"
+    gwbridge = "-A DOCKER-USER -i docker_gwbridge -j RETURN"
+    node_rules = _provision("after_rules_block", tmp_path, _swarm_args("worker"))
+    single_rules = _provision("after_rules_block", tmp_path)
+    assert gwbridge in node_rules and gwbridge not in single_rules
+    assert [line for line in node_rules if line != gwbridge] == single_rules
+    assert node_rules.index(gwbridge) < node_rules.index("-A DOCKER-USER -j DROP")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ("--swarm-peer 10.0.0.12", "--swarm-peer needs --swarm-role manager|worker (cluster mode)"),
+        ("--swarm-role leader", "--swarm-role must be manager or worker"),
+        ("--swarm-role worker --swarm-peer node2.example.com", "invalid swarm peer address: node2.example.com"),
+        ("--swarm-role worker --swarm-peer '10.0.0.1;reboot'", "invalid swarm peer address"),
+    ],
+)
+def test_cluster_mode_refuses_bad_swarm_inputs(argv: str, message: str, tmp_path: Path) -> None:
+    script = f"source {SERVER / 'provision.sh'}\nparse_args {argv}\nload_swarm_inputs\necho loaded"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode != 0 and message in result.stderr and "loaded" not in result.stdout, result.stderr
