@@ -5,14 +5,14 @@ manager labels the nodes that hold the database, the cache and web; then, throug
 manager, the overlay networks, the swarm secrets and the services. Containers are declared from the same
 `ContainerSpec`s as on one VDS (components/cluster_services.py maps them onto swarm services).
 
-The nodes are expected with Docker installed and the deploy user in the docker group; provisioning them (the
-single VDS's `server/provision.sh`) is not wired in yet, see docs/cluster.md.
+Each node is provisioned first as the single VDS is (components/server.py, server/provision.sh), in its cluster
+mode: no live-restore (swarm refuses it), curl, and the swarm's ports open to the other nodes only.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import pulumi
@@ -40,7 +40,16 @@ from components.config_messages import HEADER
 from components.container import DEFAULT_TMPFS, ContainerSpec, Healthcheck, NetworkAttachment, secret_path
 from components.naming import Naming
 from components.secrets import Secrets, redis_conf, secret
-from components.server import connection, docker_host, local_ssh_dir, ssh_options, write_identity, write_ssh_files
+from components.server import (
+    Server,
+    ServerArgs,
+    connection,
+    docker_host,
+    local_ssh_dir,
+    ssh_options,
+    write_identity,
+    write_ssh_files,
+)
 from components.web import HTTP_PORT, Entrypoint, published_ports, web_environment
 
 DATABASE_DATA = "/var/lib/postgresql/data"
@@ -56,7 +65,11 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
     naming = Naming(project, stack)
     private_key = secret(config.ssh_private_key.get_secret_value())
 
-    swarm = Swarm("swarm", cluster, private_key)
+    servers = [
+        Server(f"server-{name}", ServerArgs(node_vds(node), config.ssh_private_key, node_provision_options(cluster, name)))
+        for name, node in sorted(cluster.nodes.items())
+    ]
+    swarm = Swarm("swarm", cluster, private_key, provisioned=servers)
     provider = manager_docker_provider(config, cluster, stack, swarm)
     on_swarm = pulumi.ResourceOptions(provider=provider, depends_on=[swarm])
 
@@ -102,6 +115,12 @@ def node_vds(node: ClusterNode) -> VdsConfig:
     return VdsConfig(host=node.host, port=node.port, user=node.user, host_key=node.host_key)
 
 
+def node_provision_options(cluster: ClusterConfig, name: str) -> tuple[str, ...]:
+    """provision.sh's cluster mode for a node: its role, and every other node's swarm address as a peer."""
+    peers = sorted(node.address for other, node in cluster.nodes.items() if other != name)
+    return ("--swarm-role", cluster.nodes[name].role, *(arg for peer in peers for arg in ("--swarm-peer", peer)))
+
+
 def node_labels(cluster: ClusterConfig, name: str) -> dict[str, str]:
     """The user's labels of a node plus the ones that place the database, the cache and web."""
     labels = dict(cluster.nodes[name].labels)
@@ -120,10 +139,16 @@ class Swarm(pulumi.ComponentResource):
     node_ids: dict[str, pulumi.Output[str]]
 
     def __init__(
-        self, name: str, cluster: ClusterConfig, private_key: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        cluster: ClusterConfig,
+        private_key: pulumi.Input[str],
+        provisioned: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("botstack:cluster:Swarm", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # every command waits for the nodes' provisioning (a component's depends_on does not hold back its children)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(provisioned))
         first = cluster.first_manager
         manager = cluster.nodes[first]
         connections = {n: connection(node_vds(node), node.user, private_key) for n, node in cluster.nodes.items()}

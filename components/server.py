@@ -33,6 +33,8 @@ from components.contract import SECRETS_DIR, deploy_home
 class ServerArgs:
     vds: VdsConfig
     ssh_private_key: SecretStr  # of the deploy (and bootstrap) user
+    # more provision.sh options: a swarm node's role and peers (components/cluster.py); none on one VDS
+    provision_options: tuple[str, ...] = ()
 
 
 class Server(pulumi.ComponentResource):
@@ -48,7 +50,7 @@ class Server(pulumi.ComponentResource):
         bootstrap = command.remote.Command(
             f"{name}-bootstrap",
             connection=connection(vds, vds.bootstrap_user, private_key),
-            create=bootstrap_command(vds, public_key),
+            create=bootstrap_command(vds, public_key, args.provision_options),
             stdin=provision,
             # Runs once per host and deploy user: afterwards the bootstrap user may no longer log in, so script
             # changes and a rotated key (docs/secrets.md) go through `provision`, as the deploy user, instead.
@@ -60,7 +62,7 @@ class Server(pulumi.ComponentResource):
         provisioned = command.remote.Command(
             f"{name}-provision",
             connection=deploy,
-            create=provision_command(vds, public_key),
+            create=provision_command(vds, public_key, args.provision_options),
             stdin=provision,
             triggers=[file_digest(*shipped_files("provision.sh"))],
             add_previous_output_in_env=False,
@@ -96,21 +98,21 @@ class Server(pulumi.ComponentResource):
         }
 
 
-def provision_args(vds: VdsConfig, public_key: str) -> list[str]:
+def provision_args(vds: VdsConfig, public_key: str, options: tuple[str, ...] = ()) -> list[str]:
     # No --ssh-port: the script keeps open the port sshd listens on, which behind NAT is not vds.port.
-    return ["--deploy-user", vds.user, "--authorized-key", public_key]
+    return ["--deploy-user", vds.user, "--authorized-key", public_key, *options]
 
 
-def bootstrap_command(vds: VdsConfig, public_key: str) -> str:
+def bootstrap_command(vds: VdsConfig, public_key: str, options: tuple[str, ...] = ()) -> str:
     """provision.sh as the bootstrap user: root runs it directly, anyone else through `sudo -n` (passwordless
     sudo, as cloud images' default users have). sshd keeps admitting that user until `provision_command`."""
-    args = [*provision_args(vds, public_key), "--allow-ssh-user", vds.bootstrap_user]
+    args = [*provision_args(vds, public_key, options), "--allow-ssh-user", vds.bootstrap_user]
     return stdin_script_command("provision.sh", args, sudo=vds.bootstrap_user != "root")
 
 
-def provision_command(vds: VdsConfig, public_key: str) -> str:
+def provision_command(vds: VdsConfig, public_key: str, options: tuple[str, ...] = ()) -> str:
     """provision.sh as the deploy user through sudo; afterwards sshd admits the deploy user only."""
-    return stdin_script_command("provision.sh", provision_args(vds, public_key), sudo=True)
+    return stdin_script_command("provision.sh", provision_args(vds, public_key, options), sudo=True)
 
 
 def connection(vds: VdsConfig, user: str, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:

@@ -63,9 +63,29 @@ def commands(mocks: RecordingMocks) -> dict[str, Any]:
     return {r.name: r for r in mocks.of_type("command:remote:Command")}
 
 
-def test_the_swarm_forms_from_the_first_manager(declared):
+def test_every_node_is_provisioned_in_cluster_mode_before_the_swarm_forms(declared):
     mocks, _ = declared
     cmds = commands(mocks)
+    peers = {"node1": ["10.0.0.13", "203.0.113.12"], "node2": ["10.0.0.13", "203.0.113.11"],
+             "node3": ["203.0.113.11", "203.0.113.12"]}  # fmt: skip
+    for node, role in (("node1", "manager"), ("node2", "worker"), ("node3", "worker")):
+        for step, user in (("bootstrap", "root"), ("provision", "deploy")):
+            command = cmds[f"server-{node}-{step}"]
+            line = unwrap(command.inputs)["create"]
+            swarm = f"--swarm-role {role} " + " ".join(f"--swarm-peer {peer}" for peer in peers[node])
+            assert swarm in line, line
+            assert unwrap(command.inputs["connection"])["user"] == user
+        assert "provision.sh" in unwrap(cmds[f"server-{node}-provision"].inputs)["stdin"]
+    # every swarm command waits for every node's provisioning
+    provisioned = {urn for urn in commands(mocks)["swarm-init-node1"].options["dependencies"] if "server-" in urn}
+    assert {urn.rsplit("::", 1)[1] for urn in provisioned} >= {f"server-{n}-provision" for n in ("node1", "node2", "node3")}
+    for name in ("swarm-worker-token", "swarm-join-node3", "swarm-labels-node2"):
+        assert provisioned <= set(cmds[name].options["dependencies"]), name
+
+
+def test_the_swarm_forms_from_the_first_manager(declared):
+    mocks, _ = declared
+    cmds = {name: cmd for name, cmd in commands(mocks).items() if name.startswith("swarm-")}
     assert set(cmds) == {
         "swarm-init-node1", "swarm-manager-token", "swarm-worker-token", "swarm-join-node2", "swarm-join-node3",
         "swarm-labels-node1", "swarm-labels-node2",
@@ -182,8 +202,8 @@ def test_three_managers_join_one_after_another(private_key):
         node["role"] = "manager"
     mocks, _ = run_stack(config, STACK)
     cmds = commands(mocks)
-    def after(name: str) -> set[str]:
-        return {dep.rsplit("::", 1)[1] for dep in cmds[name].options["dependencies"]}
+    def after(name: str) -> set[str]:  # within the swarm (every command also waits for the nodes' provisioning)
+        return {dep.rsplit("::", 1)[1] for dep in cmds[name].options["dependencies"] if "::server-" not in dep}
 
     assert after("swarm-join-node2") == {"swarm-init-node1", "swarm-manager-token"}
     assert after("swarm-join-node3") == {"swarm-join-node2", "swarm-manager-token"}
