@@ -38,8 +38,11 @@ from components.commands import SECRET_OUTPUTS
 from components.config import ConfigError, StackConfig, VdsConfig
 from components.config_messages import HEADER
 from components.container import DEFAULT_TMPFS, ContainerSpec, Healthcheck, NetworkAttachment, secret_path
+from components.deploy_check import DeployCheck, DeployCheckArgs
+from components.migrations import Migrations, MigrationsArgs
 from components.naming import Naming
-from components.secrets import Secrets, redis_conf, secret
+from components.placement import local_target
+from components.secrets import Secrets, secret
 from components.server import (
     Server,
     ServerArgs,
@@ -50,6 +53,7 @@ from components.server import (
     write_identity,
     write_ssh_files,
 )
+from components.stack import HEALTH_PATH, secrets_args
 from components.web import HTTP_PORT, Entrypoint, published_ports, web_environment
 
 DATABASE_DATA = "/var/lib/postgresql/data"
@@ -65,11 +69,17 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
     naming = Naming(project, stack)
     private_key = secret(config.ssh_private_key.get_secret_value())
 
-    servers = [
-        Server(f"server-{name}", ServerArgs(node_vds(node), config.ssh_private_key, node_provision_options(cluster, name)))
+    servers = {
+        name: Server(f"server-{name}", ServerArgs(node_vds(node), config.ssh_private_key, node_provision_options(cluster, name)))
         for name, node in sorted(cluster.nodes.items())
-    ]
-    swarm = Swarm("swarm", cluster, private_key, provisioned=servers)
+    }
+    swarm = Swarm("swarm", cluster, private_key, provisioned=list(servers.values()))
+    # The database node keeps the secret files as one VDS does (root-only): the migrations read the database URL
+    # there, and the values become the swarm secrets the services mount.
+    database_node = servers[cluster.database_node]
+    secrets = Secrets(
+        "secrets", secrets_args(config, database_node.target), opts=pulumi.ResourceOptions(depends_on=[database_node])
+    )
     provider = manager_docker_provider(config, cluster, stack, swarm)
     on_swarm = pulumi.ResourceOptions(provider=provider, depends_on=[swarm])
 
@@ -80,6 +90,8 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
             name=naming.network(role),
             driver="overlay",
             internal=role == BACKEND,
+            # the migrations' one-off container joins the backend network beside the services
+            attachable=role == BACKEND,
             labels=labels,
             opts=on_swarm,
         )
@@ -87,23 +99,52 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
     }
     # a service names its networks by id: swarm stores the id, so a name would read back as a change every time
     networks = {role: cast(pulumi.Output[str], network.id) for role, network in overlays.items()}
-    values = secret_values(config)
-    refs = {name: swarm_secret(name, value, naming, on_swarm) for name, value in sorted(values.items())}
+    refs = {name: swarm_secret(name, value, naming, on_swarm) for name, value in sorted(secrets.values.items())}
 
     entrypoint = cluster_entrypoint(config, cluster)
     specs = service_specs(config, naming, images, networks, entrypoint)
     schedules = schedules_of(cluster, entrypoint)
-    services = {
-        name: docker.Service(f"service-{name}", service_args(spec, naming, schedules[name], refs), opts=on_swarm)
-        for name, spec in specs.items()
-    }
+
+    def declare(name: str, after: Sequence[pulumi.Resource] = ()) -> docker.Service:
+        opts = pulumi.ResourceOptions.merge(on_swarm, pulumi.ResourceOptions(depends_on=list(after)))
+        return docker.Service(f"service-{name}", service_args(specs[name], naming, schedules[name], refs), opts=opts)
+
+    services = {name: declare(name) for name in (DATABASE.name, CACHE.name)}
+    # convergeConfig: the database service's task runs (healthy) before the migrations start
+    migrations = Migrations(
+        "migrations",
+        MigrationsArgs(
+            database_node.target,
+            images["backend"],
+            networks[BACKEND],
+            config.resources_for(API.name),
+            depends_on=[services[DATABASE.name], secrets],
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[database_node, swarm]),
+    )
+    schema_ready = [services[DATABASE.name], services[CACHE.name], migrations]
+    for name in specs:
+        if name not in services:  # the bot reads no table: it is replaced beside the migrations, as on one VDS
+            services[name] = declare(name, [] if name == BOT.name else schema_ready)
+    health_url = config.deploy_check.url or f"{entrypoint.url}{HEALTH_PATH}"
+    DeployCheck(
+        "deploy-check",
+        DeployCheckArgs(
+            health_url,
+            config.deploy_check.timeout_seconds,
+            local_target(stack),
+            [service.id for service in services.values()],
+            depends_on=[services[WEB.name]],
+        ),
+    )
     return {
         "profile": config.profile,
         "url": entrypoint.url,
+        "healthUrl": health_url,
         "nodes": swarm.node_ids,
         "services": {name: service.name for name, service in services.items()},
         "networks": {role: network.name for role, network in overlays.items()},
-        "databaseUrl": values[catalogue.DATABASE_URL],
+        "databaseUrl": secrets.database_url,
     }
 
 
@@ -147,7 +188,7 @@ class Swarm(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("botstack:cluster:Swarm", name, None, opts)
-        # every command waits for the nodes' provisioning (a component's depends_on does not hold back its children)
+        # every command waits for the nodes' provisioning, said on each command (its own dependencies show it)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(provisioned))
         first = cluster.first_manager
         manager = cluster.nodes[first]
@@ -229,28 +270,6 @@ def manager_docker_provider(config: StackConfig, cluster: ClusterConfig, stack: 
 
 
 # ---- secrets ------------------------------------------------------------------------------------------------------
-
-
-def secret_values(config: StackConfig) -> dict[str, pulumi.Output[str]]:
-    """The stack's secret values by file name: the user's, or generated (as on one VDS)."""
-    opts = pulumi.ResourceOptions()
-    db_password = Secrets._given_or_random("secrets-db-password", config.db_password, 32, opts)
-    redis_password = Secrets._given_or_random("secrets-redis-password", config.redis_password, 32, opts)
-    jwt_secret = Secrets._given_or_random("secrets-jwt-secret", config.jwt_secret, 48, opts)
-    db = config.database
-    values = {
-        catalogue.DB_PASSWORD: db_password,
-        catalogue.DATABASE_URL: secret(
-            pulumi.Output.concat("postgresql://", db.user, ":", db_password, f"@{DATABASE.address}/", db.name)
-        ),
-        catalogue.REDIS_PASSWORD: redis_password,
-        catalogue.REDIS_CONF: secret(redis_password.apply(redis_conf)),
-        catalogue.REDIS_URL: secret(pulumi.Output.concat("redis://:", redis_password, f"@{CACHE.address}/0")),
-        catalogue.JWT_SECRET: jwt_secret,
-    }
-    if config.bot_token is not None:
-        values[catalogue.BOT_TOKEN] = secret(config.bot_token.get_secret_value())
-    return values
 
 
 def secret_data(value: str) -> str:

@@ -176,6 +176,44 @@ def test_secrets_are_swarm_secrets_mounted_as_files(declared):
     assert outputs["databaseUrl:secret"] is True
 
 
+def test_secret_files_and_migrations_are_on_the_database_node(declared):
+    mocks, outputs = declared
+    cmds = commands(mocks)
+    files = cmds["secrets-files"]
+    assert unwrap(files.inputs["connection"])["host"] == "203.0.113.11"  # node1 holds the database
+    assert files.inputs["create"] == "sudo bash /home/deploy/botstack/server/write-secrets.sh /etc/botstack/secrets"
+    assert is_secret(files.inputs["stdin"]) and "stdout" in files.options["additionalSecretOutputs"]
+    migration = cmds["migrations-run"]
+    assert unwrap(migration.inputs["connection"])["host"] == "203.0.113.11"
+    words = migration.inputs["create"].split()
+    # on the backend overlay (by id), with the database URL file the secrets command wrote, the API's limits
+    assert words[:3] == ["sudo", "bash", "/home/deploy/botstack/server/run-migrations.sh"]
+    assert words[-3:] == ["ghcr.io/example/botstack-backend:sha-1a2b3c4", "network-backend-id", "/etc/botstack/secrets"]
+    assert migration.inputs["triggers"] == ["ghcr.io/example/botstack-backend:sha-1a2b3c4"]  # a new release migrates once
+    deps = " ".join(migration.options["dependencies"])
+    assert "service-database" in deps and "secrets-files" in deps
+    assert "server-node1-scripts" in " ".join(mocks.named("migrations").options["dependencies"])  # scripts copied there
+    networks = {unwrap(r.inputs["name"]): unwrap(r.inputs) for r in mocks.of_type("docker:index/network:Network")}
+    assert networks["botstack-swarm-backend"]["attachable"] is True  # the one-off container joins it
+    assert not networks["botstack-swarm-edge"].get("attachable")
+    # api and worker start on the migrated schema; the bot reads no table and waits for none of it
+    for name in ("api", "worker", "web", "bot"):
+        after = " ".join(mocks.named(f"service-{name}").options["dependencies"])
+        waits = all(part in after for part in ("migrations-run", "service-database", "service-cache"))
+        assert waits == (name in ("api", "worker", "web")), (name, after)
+
+
+def test_the_deploy_check_asks_the_public_health_url_after_web(declared):
+    mocks, outputs = declared
+    check = mocks.named("deploy-check-http")
+    assert check.typ == "command:local:Command"
+    assert outputs["healthUrl"] == "http://203.0.113.11/api/health"
+    assert "deploy-check.sh http://203.0.113.11/api/health" in check.inputs["create"]
+    # a changed service (a new id never: swarm updates in place) and any service's change re-run it
+    assert sorted(check.inputs["triggers"]) == sorted(r.id for r in mocks.of_type(SERVICE))
+    assert "service-web" in " ".join(check.options["dependencies"])
+
+
 def test_services_run_on_the_first_manager_through_ssh(declared):
     mocks, outputs = declared
     provider = mocks.named("cluster-docker").inputs
