@@ -449,7 +449,8 @@ DEFAULT_RESOURCES: dict[str, ServiceResources] = {
     "cache": ServiceResources(memory=256, memory_reservation=64, cpus="0.5"),
     "api": ServiceResources(memory=384, memory_reservation=128, cpus="0.5"),
     "worker": ServiceResources(memory=384, memory_reservation=128, cpus="0.5"),
-    "bot": ServiceResources(memory=512, memory_reservation=256, cpus="0.5"),
+    # 1 CPU: the bot idles on long polls, but a new bot imports aiogram (about 2.5 s of CPU) while nobody polls
+    "bot": ServiceResources(memory=512, memory_reservation=256, cpus="1"),
     "web": ServiceResources(memory=128, memory_reservation=32, cpus="0.25"),
 }
 
