@@ -1,7 +1,8 @@
 """By hand, not in CI (the cluster suite's nodes come with Docker preinstalled to keep CI's time): three fresh VDS
 test hosts provisioned by server/provision.sh's cluster mode with the command lines the cluster stack's Servers
 run, then the swarm formed by the program's scripts as the deploy user, a service answering across nodes through
-ufw, and a machine on the same network that is not a node refused on the swarm's ports.
+ufw with no-new-privileges from daemon.json, and a machine on the same network that is not a node refused on the
+swarm's ports.
 
     .venv/bin/python -m tests.e2e.cluster.provision_check
 
@@ -109,6 +110,11 @@ def main() -> None:
         answers = sorted(set(manager.docker("run", "--rm", "--network", "app", PROBE_IMAGE, "python3", "-c", client).split()))
         assert len(answers) == 2, answers
         print("a client on the manager, by name: answers from", answers, "(overlay traffic between nodes passes ufw)")
+        # a service has no no-new-privileges input; the daemon.json default covers its tasks
+        task = workers[0].docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=api").split()[0]
+        flags = workers[0].docker("exec", task, "grep", "NoNewPrivs", "/proc/1/status").split()
+        print("a task's process on a worker:", " ".join(flags))
+        assert flags == ["NoNewPrivs:", "1"], flags
         probe = ("import socket\nfor port in (2377, 7946, 22):\n    try:\n"
                  f"        socket.create_connection(('{manager.address}', port), timeout=3).close(); print(port, 'open')\n"
                  "    except OSError as error: print(port, type(error).__name__)")
