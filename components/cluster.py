@@ -123,9 +123,11 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
         opts=pulumi.ResourceOptions(depends_on=[database_node, swarm]),
     )
     schema_ready = [services[DATABASE.name], services[CACHE.name], migrations]
+    # as on one VDS: the bot reads no table, and Caddy holds requests until an API answers, so both start beside
+    # the migrations; the API and the worker start on the migrated schema
     for name in specs:
-        if name not in services:  # the bot reads no table: it is replaced beside the migrations, as on one VDS
-            services[name] = declare(name, [] if name == BOT.name else schema_ready)
+        if name not in services:
+            services[name] = declare(name, [] if name in (BOT.name, WEB.name) else schema_ready)
     health_url = config.deploy_check.url or f"{entrypoint.url}{HEALTH_PATH}"
     DeployCheck(
         "deploy-check",
