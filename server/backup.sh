@@ -10,7 +10,7 @@
 #   AGE_RECIPIENT=        # optional age public key (age1...); the private key never goes on the server
 #   VERIFY=1              # restore each new dump into a scratch database and compare (verify-backup.sh)
 #   ALERT_CHAT_ID= BOT_TOKEN_FILE= TELEGRAM_API_URL= HEALTHCHECK_URL=   # alerts: see backup-alert.sh
-# Steps: flock (an overlapping run fails at once) -> `docker exec PG_CONTAINER pg_dump -Fc -Z 1` over the
+# Steps: flock (an overlapping run fails at once) -> `docker exec PG_CONTAINER pg_dump -Fc` (zstd 1 or gzip 1) over the
 # container's local socket (no password needed) into a hidden temp file, with the tables' row counts
 # and alembic version taken in the same snapshot (NAME.tables) -> `pg_restore -l` sanity check
 # -> verification (before encryption: the server cannot decrypt) -> optional age encryption ->
@@ -82,7 +82,9 @@ take_lock() {
 # through `\!` a second session imports it and counts the rows (into a file on the container's /tmp, printed
 # to stderr at the end) while pg_dump --snapshot writes the dump to stdout. Counting beside the dump instead of
 # before it saves its time where the database has a spare core.
-# -Z 1: gzip level 1 gives nearly the size of the default level 6 in less than half its time (docs/bench.md).
+# Compression, chosen by measuring (docs/bench.md): pg_dump 16 and newer (the default image is postgres:16)
+# write zstd level 1, faster than gzip and a fifth smaller; older ones gzip level 1, nearly the size of the
+# default level 6 in less than half its time. A zstd archive needs pg_restore 16 or newer to read.
 dump() {
   local tmp=$1 tables=$2 raw="$2.raw" sql rc=0
   sql=$("$SCRIPT_DIR/verify-backup.sh" --describe-sql) || die "verify-backup.sh --describe-sql failed"
@@ -91,7 +93,7 @@ dump() {
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
 SELECT pg_export_snapshot() AS botstack_snapshot \\gset
 \\setenv BOTSTACK_SNAPSHOT :botstack_snapshot
-\\! d=/tmp/botstack-describe.\$\$; (printf '%s\\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' "SET TRANSACTION SNAPSHOT '\$BOTSTACK_SNAPSHOT';" "\$BOTSTACK_DESCRIBE_SQL" 'COMMIT;' | psql -XAtq -v ON_ERROR_STOP=1 -U '$PG_USER' -d '$PG_DB' -F "\$(printf '\\t')" >"\$d" 2>&1; echo "botstack-describe-exit \$?" >>"\$d") & pg_dump -U '$PG_USER' -d '$PG_DB' -Fc -Z 1 --snapshot="\$BOTSTACK_SNAPSHOT"; echo "botstack-pg_dump-exit \$?" 1>&2; wait; cat "\$d" 1>&2; rm -f "\$d"
+\\! d=/tmp/botstack-describe.\$\$; (printf '%s\\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' "SET TRANSACTION SNAPSHOT '\$BOTSTACK_SNAPSHOT';" "\$BOTSTACK_DESCRIBE_SQL" 'COMMIT;' | psql -XAtq -v ON_ERROR_STOP=1 -U '$PG_USER' -d '$PG_DB' -F "\$(printf '\\t')" >"\$d" 2>&1; echo "botstack-describe-exit \$?" >>"\$d") & c='-Z 1'; case \$(pg_dump --version | cut -d' ' -f3) in 1[6-9].*|[2-9][0-9].*) c='--compress=zstd:1' ;; esac; pg_dump -U '$PG_USER' -d '$PG_DB' -Fc \$c --snapshot="\$BOTSTACK_SNAPSHOT"; echo "botstack-pg_dump-exit \$?" 1>&2; wait; cat "\$d" 1>&2; rm -f "\$d"
 COMMIT;
 SQL
   if ((rc != 0)) || ! grep -qx 'botstack-pg_dump-exit 0' "$raw" || ! grep -qx 'botstack-describe-exit 0' "$raw"; then

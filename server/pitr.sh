@@ -16,7 +16,8 @@
 #
 # restore: times are UTC. Refuses, before touching anything, a time before the end of the oldest base
 # backup (pgBackRest would silently take the newest one and recovery would never reach the target) or in
-# the future. Then: stop the writers (containers labelled botstack.writer=true), stop the database
+# the future. Then: stop the writers (containers labelled botstack.writer=true of the database container's
+# botstack.stack), stop the database
 # container, run `pgbackrest restore` in a one-off container with the database container's image,
 # volumes, user and PGBACKREST_* variables (no network), start the database container again (PostgreSQL
 # replays WAL to the target, then promotes), wait until it is promoted, start the writers again (also
@@ -204,8 +205,13 @@ $(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S') UTC: nothing can be restored to th
   done < <(docker inspect -f '{{range .Mounts}}{{if eq .Type "bind"}}{{println .Source .Destination}}{{end}}{{end}}' "$PG_CONTAINER")
   ((${#env[@]})) || die "$PG_CONTAINER has no PGBACKREST_* settings: point-in-time recovery is not enabled (backup.pitr.enabled)"
   trap bring_back EXIT
-  local names
-  names=$(docker ps --filter "label=$WRITER_LABEL" --format '{{.Names}}')
+  # the writers of this database's stack only: one engine may run other stacks (dev, tests) beside it
+  local names stack
+  stack=$(docker inspect -f '{{index .Config.Labels "botstack.stack"}}' "$PG_CONTAINER")
+  names=""
+  if [[ -n $stack ]]; then
+    names=$(docker ps --filter "label=$WRITER_LABEL" --filter "label=botstack.stack=$stack" --format '{{.Names}}')
+  fi
   if [[ -n $names ]]; then mapfile -t WRITERS <<<"$names"; log "stopping writers: ${WRITERS[*]}"; docker stop "${WRITERS[@]}" >/dev/null; fi
   log "stopping $PG_CONTAINER"
   DB_STOPPED=1

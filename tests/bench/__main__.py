@@ -23,7 +23,8 @@ from pathlib import Path
 import docker
 
 from tests.bench import chart
-from tests.bench.backup import RESTORE_ROUNDS, BackupRun, run_backup
+from tests.bench.backup import BackupRun, run_backup
+from tests.bench.backup import table_rows as backup_table_rows
 from tests.bench.load import LoadResult
 from tests.bench.updates import (
     BenchError,
@@ -100,15 +101,7 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
             f"{len(botstack.again_changes)} resources changed | - |",
         ]
     if backup:
-        n = f"{backup.rows:,}"
-        rows += [
-            f"| backup of a seeded database ({n} posts + {n} publications, {mb(backup.database_bytes)} on disk): time "
-            f"| {secs(backup.project_seconds)} (server/backup.sh, `pg_dump -Fc -Z 1` + row counts + sha256) "
-            f"| {secs(backup.plain_seconds)} (`pg_dump > file.sql`) |",
-            f"| backup size | {mb(backup.project_bytes)} | {mb(backup.plain_bytes)} |",
-            f"| restore time (best of {RESTORE_ROUNDS}) | {secs(backup.restore_j2_seconds)} (`pg_restore -j 2`), "
-            f"{secs(backup.restore_j1_seconds)} (`-j 1`) | {secs(backup.restore_sql_seconds)} (`psql -f`) |",
-        ]
+        rows += backup_table_rows(backup)
     for name, base in APP_IMAGE_BASES.items():
         if name in sizes and base in sizes:
             rows.append(

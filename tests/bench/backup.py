@@ -1,9 +1,13 @@
 """The backup side of the benchmark: a PostgreSQL stand-in seeded with generate_series, the project's backup
-(server/backup.sh: `pg_dump -Fc -Z 1`) vs the seed's `pg_dump > file.sql`, and restores (pg_restore -j 2 / -j 1, psql)."""
+(server/backup.sh: `pg_dump -Fc -Z 1`) vs the seed's `pg_dump > file.sql`, and restores (pg_restore -j 2 / -j 1, psql).
+With point-in-time recovery: the same seeded database in the database image (images/postgres) archiving WAL
+through pgBackRest with the Database component's own settings, a base backup by server/pitr.sh, and the
+recovery time (RTO) of `pitr.sh restore --latest` after the data volume is lost."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 import subprocess
 import tempfile
@@ -18,7 +22,11 @@ from tests.setup import POSTGRES_IMAGE
 
 REPO = Path(__file__).resolve().parents[2]
 BACKUP_SCRIPT = REPO / "server" / "backup.sh"
+PITR_SCRIPT = REPO / "server" / "pitr.sh"
+DATABASE_IMAGE_DIR = REPO / "images" / "postgres"
 CONTAINER = "botstack-bench-pg"
+PITR_CONTAINER = "botstack-bench-pitr"
+PITR_VOLUMES = {"data": f"{PITR_CONTAINER}-data", "repository": f"{PITR_CONTAINER}-pgbackrest"}
 DB, USER = "botstack", "botstack"
 RESTORE_ROUNDS = 2
 BACKUP_ROUNDS = 2
@@ -40,6 +48,14 @@ class BackupRun:
     restore_j2_seconds: float
     restore_j1_seconds: float
     restore_sql_seconds: float
+    pitr: PitrRun | None = None
+
+
+@dataclass
+class PitrRun:
+    base_backup_seconds: float  # server/pitr.sh backup full: pgBackRest, compressed, checksummed, then expire
+    repository_bytes: int  # the repository after it: the base backup and the seed's archived WAL
+    restore_seconds: float  # pitr.sh restore --latest on an empty data volume, until the database is promoted
 
 
 def _exec(container, command: list[str], what: str, environment: dict[str, str] | None = None) -> str:  # noqa: ANN001
@@ -62,12 +78,12 @@ def _timed(fn, *args) -> float:  # noqa: ANN001
     return time.monotonic() - started
 
 
-def _start(client: docker.DockerClient, share: Path) -> object:
+def _start(client: docker.DockerClient, share: Path, image: str = POSTGRES_IMAGE) -> object:
     password = share / "pgpass"
     password.write_text(secrets.token_hex(16))
     password.chmod(0o444)
     container = client.containers.run(
-        POSTGRES_IMAGE,
+        image,
         name=CONTAINER,
         detach=True,
         environment={"POSTGRES_USER": USER, "POSTGRES_DB": DB, "POSTGRES_PASSWORD_FILE": "/bench/pgpass"},
@@ -80,7 +96,7 @@ def _start(client: docker.DockerClient, share: Path) -> object:
         if container.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", USER, "-d", DB]).exit_code == 0:
             return container
         time.sleep(0.5)
-    raise BackupBenchError(f"{POSTGRES_IMAGE} did not become ready: {container.logs()[-2000:].decode(errors='replace')}")
+    raise BackupBenchError(f"{image} did not become ready: {container.logs()[-2000:].decode(errors='replace')}")
 
 
 SEED_SQL = (
@@ -109,7 +125,200 @@ def remove_container(client: docker.DockerClient) -> None:
         client.containers.get(CONTAINER).remove(force=True, v=True)
 
 
-def run_backup(client: docker.DockerClient, rows: int) -> BackupRun:
+def remove_pitr(client: docker.DockerClient) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        client.containers.get(PITR_CONTAINER).remove(force=True)
+    for volume in PITR_VOLUMES.values():
+        with contextlib.suppress(docker.errors.NotFound):
+            client.volumes.get(volume).remove(force=True)
+
+
+def database_image(base: str = POSTGRES_IMAGE) -> str:
+    """images/postgres (the program's database image: PostgreSQL plus pgBackRest) built FROM `base`, tagged by the
+    Dockerfile's and the base's content so it is built once."""
+    base_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", base], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    digest = hashlib.sha256(base_id.encode() + (DATABASE_IMAGE_DIR / "Dockerfile").read_bytes()).hexdigest()[:16]
+    tag = f"botstack-test/postgres-pitr:{digest}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode != 0:
+        subprocess.run(["docker", "build", "-q", "--build-arg", f"POSTGRES_IMAGE={base}", "-t", tag,
+                        str(DATABASE_IMAGE_DIR)], check=True, capture_output=True)
+    return tag
+
+
+def _start_pitr(client: docker.DockerClient, image: str, share: Path, archive_timeout: int) -> object:
+    """The database container with WAL archiving as the Database component declares it (command and PGBACKREST_*
+    settings from components/database.py, its user and healthcheck), on named data and repository volumes."""
+    from components.catalogue import DATABASE
+    from components.config import PitrConfig
+    from components.database import DATA_PATH, PITR_REPOSITORY, pitr_command, pitr_environment
+
+    (share / "pgpass").write_text(secrets.token_hex(16))
+    (share / "pgpass").chmod(0o444)
+    pg = client.containers.run(
+        image, pitr_command(archive_timeout), name=PITR_CONTAINER, detach=True, user=DATABASE.user,
+        environment={"POSTGRES_USER": USER, "POSTGRES_DB": DB, "POSTGRES_PASSWORD_FILE": "/bench/pgpass",
+                     "PGDATA": DATA_PATH, **pitr_environment(USER, PitrConfig())},
+        volumes={PITR_VOLUMES["data"]: {"bind": DATA_PATH, "mode": "rw"},
+                 PITR_VOLUMES["repository"]: {"bind": PITR_REPOSITORY, "mode": "rw"},
+                 str(share): {"bind": "/bench", "mode": "ro"}},
+        labels={"botstack.bench": "1"}, shm_size="256m",
+        # the component's healthcheck (5 s interval): pitr.sh waits for healthy and promoted, as in prod
+        healthcheck={"test": ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", USER, "-d", DB], "interval": 5 * 10**9,
+                     "timeout": 5 * 10**9, "start_period": 10 * 10**9, "retries": 10},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while pg.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", USER, "-d", DB]).exit_code != 0:
+        if time.monotonic() > deadline:
+            raise BackupBenchError(f"{image} did not become ready: {pg.logs()[-2000:].decode(errors='replace')}")
+        time.sleep(0.5)
+    return pg
+
+
+def _pitr_script(config: Path, *args: str) -> str:
+    done = subprocess.run(["bash", str(PITR_SCRIPT), "--config", str(config), *args], capture_output=True, text=True,
+                          timeout=900, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise BackupBenchError(f"pitr.sh {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _wait_archived(pg, wal: str, timeout: float = 300) -> float:  # noqa: ANN001
+    """Poll pg_stat_archiver until WAL file `wal` is archived; the monotonic time it was seen."""
+    deadline = time.monotonic() + timeout
+    while _psql(pg, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", db="postgres") < wal:
+        if time.monotonic() > deadline:
+            state = _psql(pg, "SELECT pg_current_wal_lsn() || ' ' || row(pg_stat_archiver.*)::text FROM pg_stat_archiver",
+                          db="postgres")  # fmt: skip
+            raise BackupBenchError(f"{wal} was not archived within {timeout:.0f} s (now: {state})")
+        time.sleep(0.2)
+    return time.monotonic()
+
+
+def run_pitr(client: docker.DockerClient, rows: int, base: str = POSTGRES_IMAGE) -> PitrRun:
+    """The seeded database archiving WAL, a base backup and a restore to the latest point by server/pitr.sh."""
+    from components.catalogue import DATABASE
+    from components.config import PitrConfig
+    from components.database import DATA_PATH, PITR_REPOSITORY
+
+    pitr = PitrConfig()
+    remove_pitr(client)
+    image = database_image(base)
+    with tempfile.TemporaryDirectory(prefix="botstack-bench-pitr-") as tmp:
+        share = Path(tmp) / "share"
+        share.mkdir()
+        share.chmod(0o755)
+        config = Path(tmp) / "backup.env"
+        config.write_text(f"PG_CONTAINER={PITR_CONTAINER}\nPG_USER={USER}\nPG_DB={DB}\n")
+        POSTGRES_USER = DATABASE.user  # noqa: N806
+        try:
+            pg = _start_pitr(client, image, share, pitr.archive_timeout_seconds)
+            pitr_sh = ["bash", str(PITR_SCRIPT), "--config", str(config)]
+            _pitr_script(config, "setup")
+            _seed(pg, rows)
+            _psql(pg, "VACUUM (FREEZE, ANALYZE)")
+            base_backup_seconds = _timed(_pitr_script, config, "backup", "full")
+            # everything written is archived: the latest point is the whole seed
+            _wait_archived(pg, _psql(pg, "SELECT pg_walfile_name(pg_switch_wal())"))
+            repository_bytes = int(_exec(pg, ["du", "-sb", PITR_REPOSITORY], "du").split()[0])
+            # the data volume is lost (an empty directory, as a new disk): pgBackRest copies every file back
+            pg.stop(timeout=60)
+            client.containers.run(image, ["sh", "-c", f"rm -rf {DATA_PATH}/* {DATA_PATH}/.[!.]*"], remove=True,
+                                  user=POSTGRES_USER, entrypoint=[],
+                                  volumes={PITR_VOLUMES["data"]: {"bind": DATA_PATH, "mode": "rw"}})  # fmt: skip
+            started = time.monotonic()
+            restore_seconds = None
+            with subprocess.Popen([*pitr_sh, "restore", "--latest", "--yes"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) as restoring:  # fmt: skip
+                assert restoring.stdout is not None
+                output = []
+                for line in restoring.stdout:  # the base backup of the new timeline follows; it is not part of the RTO
+                    output.append(line)
+                    if "restored botstack to the latest archived point" in line:
+                        restore_seconds = time.monotonic() - started
+                if restoring.wait() != 0 or restore_seconds is None:
+                    raise BackupBenchError("pitr.sh restore --latest failed:\n" + "".join(output[-40:]))
+            counts = _psql(pg, "SELECT (SELECT count(*) FROM bench_posts) || ' ' || (SELECT count(*) FROM bench_publications)")
+            if counts != f"{rows} {rows}":
+                raise BackupBenchError(f"pitr.sh restore --latest: {counts} rows restored, expected {rows} in each table")
+            return PitrRun(base_backup_seconds, repository_bytes, restore_seconds)
+        finally:
+            remove_pitr(client)
+
+
+STEADY_WRITER_SQL = (
+    "DO $$ BEGIN FOR i IN 1..current_setting('bench.loops')::int LOOP INSERT INTO ticks (note) "
+    "SELECT md5(g::text) || md5(i::text) FROM generate_series(1, 500) g; COMMIT; PERFORM pg_sleep(0.1); END LOOP; END $$"
+)
+
+
+@dataclass
+class RpoRun:
+    archive_timeout: int
+    busy_worst_seconds: float  # the worst commit -> archived while writing steadily
+    busy_wal_bytes_per_second: float  # the steady writer's WAL rate
+    idle_seconds: list[float]  # a single commit on the idle database -> its WAL segment archived
+
+
+def measure_rpo(client: docker.DockerClient, base: str = POSTGRES_IMAGE, idle_samples: int = 2, busy_for: float = 150) -> RpoRun:
+    """How long a committed write waits until it is in the repository (what a dead disk loses), with the default
+    archive_timeout: a steady writer (500 rows every 0.1 s) sampled every second, then single commits on the idle
+    database. Times are seen by polling pg_stat_archiver every 0.2 s."""
+    from components.config import PitrConfig
+
+    archive_timeout = PitrConfig().archive_timeout_seconds
+    remove_pitr(client)
+    image = database_image(base)
+    with tempfile.TemporaryDirectory(prefix="botstack-bench-rpo-") as tmp:
+        share = Path(tmp) / "share"
+        share.mkdir()
+        share.chmod(0o755)
+        config = Path(tmp) / "backup.env"
+        config.write_text(f"PG_CONTAINER={PITR_CONTAINER}\nPG_USER={USER}\nPG_DB={DB}\n")
+        try:
+            pg = _start_pitr(client, image, share, archive_timeout)
+            _pitr_script(config, "setup")
+            _psql(pg, "CREATE TABLE ticks (id bigserial PRIMARY KEY, note text NOT NULL)")
+            _wait_archived(pg, _psql(pg, "SELECT pg_walfile_name(pg_switch_wal())"))
+            writer = subprocess.Popen(  # one session: a DO block that commits 500 rows every 0.1 s
+                ["docker", "exec", "-e", f"PGOPTIONS=-c bench.loops={int(busy_for * 10)}", PITR_CONTAINER,
+                 "psql", "-U", USER, "-d", DB, "-v", "ON_ERROR_STOP=1", "-qc", STEADY_WRITER_SQL],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            first_lsn = _psql(pg, "SELECT pg_current_wal_lsn()")
+            began = time.monotonic()
+            pending: list[tuple[float, str]] = []  # (sampled at, WAL file of everything committed by then)
+            worst = 0.0
+            next_sample = began
+            while writer.poll() is None or pending:
+                now = time.monotonic()
+                if writer.poll() is None and now >= next_sample:
+                    pending.append((now, _psql(pg, "SELECT pg_walfile_name(pg_current_wal_lsn())")))
+                    next_sample += 1
+                archived = _psql(pg, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", db="postgres")
+                seen = time.monotonic()
+                for sampled, wal in [p for p in pending if p[1] <= archived]:
+                    worst = max(worst, seen - sampled)
+                    pending.remove((sampled, wal))
+                if pending and seen - pending[0][0] > archive_timeout * 3:
+                    raise BackupBenchError(f"{pending[0][1]} not archived within {archive_timeout * 3} s")
+                time.sleep(0.2)
+            if writer.returncode != 0:
+                raise BackupBenchError(f"the steady writer failed: {writer.stderr.read().decode()[-1000:]}")  # type: ignore[union-attr]
+            rate = float(_psql(pg, f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{first_lsn}')")) / busy_for
+            idle = []
+            for _ in range(idle_samples):  # then idle: single commits, each waits for archive_timeout's switch
+                time.sleep(5)
+                _psql(pg, "INSERT INTO ticks (note) VALUES ('idle')")
+                committed = time.monotonic()  # the commit's WAL is written: the insert position is past it
+                wal = _psql(pg, "SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
+                idle.append(_wait_archived(pg, wal, timeout=archive_timeout * 6) - committed)
+            return RpoRun(archive_timeout, worst, rate, idle)
+        finally:
+            remove_pitr(client)
+
+
+def run_backup(client: docker.DockerClient, rows: int, image: str = POSTGRES_IMAGE, pitr: bool = True) -> BackupRun:
     remove_container(client)
     with tempfile.TemporaryDirectory(prefix="botstack-bench-backup-") as tmp:
         share = Path(tmp) / "share"
@@ -118,7 +327,7 @@ def run_backup(client: docker.DockerClient, rows: int) -> BackupRun:
         backups = share / "backups"
         backups.mkdir()
         try:
-            pg = _start(client, share)
+            pg = _start(client, share, image)
             # `rows` posts (id, channel, ~64 bytes of text, a timestamp) and `rows` publications referencing them,
             # with the keys and indexes real tables have: two tables, so a parallel restore has work to share
             seed_seconds = _timed(_seed, pg, rows)
@@ -203,6 +412,7 @@ def run_backup(client: docker.DockerClient, rows: int) -> BackupRun:
                 restore_j2_seconds=restore_j2,
                 restore_j1_seconds=restore_j1,
                 restore_sql_seconds=restore_sql,
+                pitr=run_pitr(client, rows, image) if pitr else None,
             )
         finally:
             remove_container(client)
@@ -225,6 +435,33 @@ METHODS: dict[str, str] = {
     "directory, gzip 1, -j 2": f"docker exec {CONTAINER} pg_dump -U {USER} -d {DB} -Fd -Z 1 -j 2 -f /bench/OUTDIR",
     "directory, gzip 6, -j 2": f"docker exec {CONTAINER} pg_dump -U {USER} -d {DB} -Fd -j 2 -f /bench/OUTDIR",
 }
+# pg_dump 16 and newer compress custom archives with lz4 or zstd too (the default prod image is postgres:16)
+METHODS_16: dict[str, str] = {
+    "custom, lz4": f"{DUMP} -Fc --compress=lz4 > OUT",
+    "custom, zstd level 1": f"{DUMP} -Fc --compress=zstd:1 > OUT",
+    "custom, zstd level 3": f"{DUMP} -Fc --compress=zstd:3 > OUT",
+}
+
+
+def table_rows(run: BackupRun) -> list[str]:
+    """The bench table's backup rows (botstack | the seeds' baseline)."""
+    n = f"{run.rows:,}"
+    rows = [
+        f"| backup of a seeded database ({n} posts + {n} publications, {run.database_bytes / 1e6:.1f} MB on disk): time "
+        f"| {run.project_seconds:.1f} s (server/backup.sh: `pg_dump -Fc`, zstd 1 on PostgreSQL 16+, gzip 1 before; "
+        f"row counts, sha256) | {run.plain_seconds:.1f} s (`pg_dump > file.sql`) |",
+        f"| backup size | {run.project_bytes / 1e6:.1f} MB | {run.plain_bytes / 1e6:.1f} MB |",
+        f"| restore time (best of {RESTORE_ROUNDS}) | {run.restore_j2_seconds:.1f} s (`pg_restore -j 2`), "
+        f"{run.restore_j1_seconds:.1f} s (`-j 1`) | {run.restore_sql_seconds:.1f} s (`psql -f`) |",
+    ]
+    if run.pitr is not None:
+        rows.append(
+            f"| point-in-time recovery: restore to the latest point after the data volume is lost (RTO) "
+            f"| {run.pitr.restore_seconds:.1f} s (`pitr.sh restore --latest`: stop, pgBackRest restore, WAL replay, "
+            f"promoted; base backup {run.pitr.base_backup_seconds:.1f} s, repository {run.pitr.repository_bytes / 1e6:.1f} MB) "
+            f"| - |"
+        )
+    return rows
 
 
 @dataclass
@@ -238,7 +475,7 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
 
 
-def compare_methods(client: docker.DockerClient, rows: int, rounds: int = 2) -> list[MethodRun]:
+def compare_methods(client: docker.DockerClient, rows: int, rounds: int = 2, image: str = POSTGRES_IMAGE) -> list[MethodRun]:
     """Each dump method on the same seeded database, interleaved rounds, best time of each."""
     remove_container(client)
     with tempfile.TemporaryDirectory(prefix="botstack-bench-methods-") as tmp:
@@ -246,12 +483,15 @@ def compare_methods(client: docker.DockerClient, rows: int, rounds: int = 2) -> 
         share.mkdir()
         share.chmod(0o777)  # the container's postgres user writes the directory-format dumps here
         try:
-            pg = _start(client, share)
+            pg = _start(client, share, image)
             _seed(pg, rows)
             _psql(pg, "VACUUM (FREEZE, ANALYZE)")  # no method pays for the fresh rows' hint bits
+            methods = dict(METHODS)
+            if int(_psql(pg, "SHOW server_version_num")) >= 160000:
+                methods.update(METHODS_16)
             best: dict[str, MethodRun] = {}
             for _ in range(rounds):
-                for index, (method, template) in enumerate(METHODS.items()):
+                for index, (method, template) in enumerate(methods.items()):
                     out, outdir = share / f"m{index}", f"m{index}.d"
                     subprocess.run(["rm", "-rf", str(out), str(share / outdir)], check=True)
                     script = "set -o pipefail; " + template.replace("OUTDIR", outdir).replace("OUT", str(out))
@@ -288,6 +528,18 @@ if __name__ == "__main__":  # python -m tests.bench.backup [--rows N] [--rounds 
     parser = argparse.ArgumentParser(prog="python -m tests.bench.backup")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--image", default=POSTGRES_IMAGE, help="a PostgreSQL image with the official image's contract")
+    parser.add_argument("--pitr", action="store_true", help="instead: pgBackRest's base backup and restore to the latest point")
+    parser.add_argument("--rpo", action="store_true", help="instead: how long a commit waits to be archived (RPO)")
+    parser.add_argument("--whole", action="store_true", help="instead: server/backup.sh and the restores (no PITR)")
     options = parser.parse_args()
     ensure_image(POSTGRES_IMAGE)
-    print(methods_table(compare_methods(docker.from_env(timeout=600), options.rows, options.rounds)))
+    client = docker.from_env(timeout=600)
+    if options.rpo:
+        print(measure_rpo(client, options.image))
+    elif options.pitr:
+        print(run_pitr(client, options.rows, options.image))
+    elif options.whole:
+        print(run_backup(client, options.rows, options.image, pitr=False))
+    else:
+        print(methods_table(compare_methods(client, options.rows, options.rounds, options.image)))

@@ -89,6 +89,10 @@ def restore(db: Database, *target: str, check: bool = True):
     return db.host.run(f"sudo {LIB}/pitr.sh restore --yes {' '.join(target)}", check=check, timeout=900)
 
 
+def started_at(host, container: str) -> str:  # noqa: ANN001
+    return host.run(f"docker inspect -f '{{{{.State.StartedAt}}}}' {container}").stdout
+
+
 def items(db: Database) -> str:
     return db.sql("SELECT count(*) || ' ' || coalesce(max(id), 0) || ' ' || coalesce(md5(string_agg(note, ',' ORDER BY id)), '')"
                   " FROM items")
@@ -134,7 +138,19 @@ def test_restore_to_a_time_brings_back_exactly_the_rows_before_it(pitr: Database
     pitr.sql("INSERT INTO items SELECT g, 'after ' || g FROM generate_series(101, 200) g")
     pitr.sql("DROP TABLE items")
     archive_now(pitr)
-    out = restore(pitr, "--at", f"'{target}'")
+    # a writer of this stack is stopped during the restore and started again; another stack's is left alone
+    host, image = pitr.host, pitr.host.run(f"docker inspect -f '{{{{.Image}}}}' {pitr.container}").stdout.strip()
+    for stack in ("pitr", "other"):
+        host.run(f"docker run -d --name writer-{stack} --label botstack.stack={stack} --label botstack.writer=true "
+                 f"--entrypoint sleep {image} infinity")
+    started = {stack: started_at(host, f"writer-{stack}") for stack in ("pitr", "other")}
+    try:
+        out = restore(pitr, "--at", f"'{target}'")
+        assert "stopping writers: writer-pitr\n" in out.stdout and "started writers again: writer-pitr\n" in out.stdout, out
+        after = {stack: started_at(host, f"writer-{stack}") for stack in started}
+        assert after["pitr"] != started["pitr"] and after["other"] == started["other"]
+    finally:
+        host.run("docker rm -f writer-pitr writer-other", check=False)
     assert f"restored botstack to {target} UTC" in out.stdout, out
     assert items(pitr) == before and before.startswith("100 100 ")
     # again, after another write: the same result
