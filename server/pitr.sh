@@ -161,17 +161,18 @@ bring_back() {
 
 wait_healthy() {
   local i state=""
-  for i in $(seq 600); do
-    state=$(docker inspect -f '{{.State.Health.Status}}' "$PG_CONTAINER" 2>/dev/null || true)
-    # healthy comes early: a hot standby answers read-only during the replay; done means promoted
-    if [[ $state == healthy ]] && [[ $(docker exec "$PG_CONTAINER" psql -XAtq -U "$PG_USER" -d postgres \
-           -c 'SELECT pg_is_in_recovery()' 2>/dev/null) == f ]]; then
+  for i in $(seq 1200); do
+    # the healthcheck's own test, every half second instead of its 5 s interval (the wait is part of the
+    # recovery time); ready comes early: a hot standby answers read-only during the replay, done means promoted
+    if docker exec "$PG_CONTAINER" pg_isready -q -h 127.0.0.1 -U "$PG_USER" -d "$PG_DB" 2>/dev/null \
+       && [[ $(docker exec "$PG_CONTAINER" psql -XAtq -U "$PG_USER" -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) == f ]]; then
       return 0
     fi
     [[ $(docker inspect -f '{{.State.Running}}' "$PG_CONTAINER") == true ]] || break
-    sleep 1
+    sleep 0.5
     : "$i"
   done
+  state=$(docker inspect -f '{{.State.Health.Status}}' "$PG_CONTAINER" 2>/dev/null || true)
   docker logs --tail 30 "$PG_CONTAINER" >&2 || true
   die "$PG_CONTAINER did not finish recovery after the restore (health: ${state:-stopped}); its log is above"
 }
