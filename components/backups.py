@@ -17,6 +17,7 @@ from components.naming import Naming
 
 BACKUP_SCRIPTS = (
     "install-backups.sh", "backup.sh", "verify-backup.sh", "restore.sh", "backup-alert.sh", "backup-status.sh", "pitr.sh",
+    "lib.sh", "contract.sh",
 )  # fmt: skip
 
 

@@ -13,30 +13,28 @@
 # a command line; curl's answer is not printed (it could echo the URL). Exit non-zero when any
 # configured channel failed.
 set -euo pipefail
+# lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=botstack-alert DIE_PREFIX="botstack-alert: FAILED:"
 
-CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-$BOTSTACK_BACKUP_CONFIG_FILE}
 KIND=""
 MESSAGE=""
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "botstack-alert: FAILED: $*" >&2; exit 1; }
 
 parse_args() {
   while (($#)); do
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
       -h|--help) usage; exit 0 ;;
-      -*) usage >&2; die "unknown option: $1" ;;
+      -*) usage_error "unknown option: $1" ;;
       *) if [[ -z $KIND ]]; then KIND=$1; else MESSAGE=$1; fi; shift ;;
     esac
   done
-  [[ $KIND == success || $KIND == failure || $KIND == stale ]] || { usage >&2; die "kind must be success, failure or stale"; }
+  [[ $KIND == success || $KIND == failure || $KIND == stale ]] || usage_error "kind must be success, failure or stale"
 }
 
 load_config() {
-  [[ -f $CONFIG ]] || die "config $CONFIG missing"
-  # shellcheck disable=SC1090
-  source "$CONFIG"
+  source_config "$CONFIG"
   ALERT_CHAT_ID=${ALERT_CHAT_ID:-}
   BOT_TOKEN_FILE=${BOT_TOKEN_FILE:-}
   TELEGRAM_API_URL=${TELEGRAM_API_URL:-https://api.telegram.org}

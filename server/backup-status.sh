@@ -12,31 +12,28 @@
 # With PITR=1 it adds `pitr.sh status` (the WAL archive's last success and age, failing archiving, base
 # backups), and a failing archive or a missing or old base backup counts as a problem too.
 set -euo pipefail
+# lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=botstack-status DIE_PREFIX="botstack-status:" DIE_STATUS=2
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-$BOTSTACK_BACKUP_CONFIG_FILE}
 ALERT=0
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "botstack-status: $*" >&2; exit 2; }
 
 parse_args() {
   while (($#)); do
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
       --alert) ALERT=1; shift ;;
-      -h|--help) usage; exit 0 ;;
-      *) usage >&2; die "unknown argument: $1" ;;
+      *) help_or_unknown "$1" ;;
     esac
   done
 }
 
 load_config() {
-  [[ -f $CONFIG ]] || die "config $CONFIG missing (install-backups.sh writes it)"
-  # shellcheck disable=SC1090
-  source "$CONFIG"
+  source_config "$CONFIG" "install-backups.sh writes it"
   : "${PG_DB:?PG_DB not set in $CONFIG}"
-  BACKUP_DIR=${BACKUP_DIR:-/var/backups/botstack}
+  BACKUP_DIR=${BACKUP_DIR:-$BOTSTACK_BACKUP_DIR}
   STALE_AFTER_MINUTES=${STALE_AFTER_MINUTES:-780}
   [[ $STALE_AFTER_MINUTES =~ ^[1-9][0-9]*$ ]] || die "STALE_AFTER_MINUTES must be a whole number >= 1"
 }

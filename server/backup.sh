@@ -20,17 +20,15 @@
 # BACKUP_DIR/.last-failure and alerted (backup-alert.sh: Telegram and/or a healthcheck URL's /fail).
 # A success is recorded in BACKUP_DIR/.last-success (what backup-status.sh shows) and pings the URL.
 set -euo pipefail
+# lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=botstack-backup DIE_PREFIX="botstack-backup: FAILED:"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-$BOTSTACK_BACKUP_CONFIG_FILE}
 DO_VERIFY=""
 TMP_FILES=()
-FAILURE=""
 ALERTABLE=0  # set once the config is loaded and the lock is ours: only then is a failure alerted
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { FAILURE=$*; echo "botstack-backup: FAILED: $*" >&2; exit 1; }
-log() { echo "botstack-backup: $*"; }
 
 finish() {
   local rc=$? f
@@ -39,7 +37,7 @@ finish() {
   if ((rc == 0)); then
     "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" success "backup ok" || true
   else
-    FAILURE=${FAILURE:-exited with status $rc}
+    FAILURE=${DIE_MESSAGE:-exited with status $rc}
     printf '%s\t%s\n' "$(date -u +%s)" "${FAILURE//$'\n'/ }" >"$BACKUP_DIR/.last-failure" || true
     "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" failure "backup of $PG_DB FAILED: $FAILURE" \
       || echo "botstack-backup: the alert could not be sent either" >&2
@@ -52,8 +50,7 @@ parse_args() {
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
       --no-verify) DO_VERIFY=0; shift ;;
-      -h|--help) usage; exit 0 ;;
-      *) usage >&2; die "unknown argument: $1" ;;
+      *) help_or_unknown "$1" ;;
     esac
   done
 }
@@ -64,7 +61,7 @@ load_config() {
   # shellcheck disable=SC1090
   source "$CONFIG"
   : "${PG_CONTAINER:?PG_CONTAINER not set in $CONFIG}" "${PG_USER:?}" "${PG_DB:?}"
-  BACKUP_DIR=${BACKUP_DIR:-/var/backups/botstack}
+  BACKUP_DIR=${BACKUP_DIR:-$BOTSTACK_BACKUP_DIR}
   RETENTION_DAYS=${RETENTION_DAYS:-7}
   RCLONE_REMOTE=${RCLONE_REMOTE:-}
   AGE_RECIPIENT=${AGE_RECIPIENT:-}

@@ -22,15 +22,18 @@
 # check archiving and take the first base backup; any failure fails the install.
 # Output: `changed:`/`ok:` lines, then `botstack-provision: N changed`.
 set -euo pipefail
+# lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-readonly LIB_DIR=/usr/local/lib/botstack
+readonly LIB_DIR=$BOTSTACK_INSTALLED_SCRIPTS_DIR
 readonly CRON_FILE=/etc/cron.d/botstack-backup
-readonly CONFIG=/etc/botstack/backup.env
+readonly CONFIG=$BOTSTACK_BACKUP_CONFIG_FILE
 readonly LOGROTATE_FILE=/etc/logrotate.d/botstack-backup
 readonly LOG_FILE=/var/log/botstack-backup.log
-readonly BACKUP_DIR=/var/backups/botstack
-readonly SCRIPTS=(backup.sh verify-backup.sh restore.sh backup-alert.sh backup-status.sh pitr.sh)
+readonly BACKUP_DIR=$BOTSTACK_BACKUP_DIR
+# lib.sh and contract.sh too: the installed scripts source them from beside themselves
+readonly SCRIPTS=(backup.sh verify-backup.sh restore.sh backup-alert.sh backup-status.sh pitr.sh lib.sh contract.sh)
 SCHEDULE="0 */6 * * *"
 RETENTION_DAYS=7
 STALE_AFTER_MINUTES=780
@@ -38,13 +41,7 @@ PG_CONTAINER="" PG_DB="" PG_USER="" RCLONE_REMOTE="" AGE_RECIPIENT=""
 ALERT_CHAT_ID="" BOT_TOKEN_FILE="" TELEGRAM_API_URL="https://api.telegram.org" HEALTHCHECK_URL=""
 PITR=0 PITR_SCHEDULE="15 3 * * *"
 RUN_NOW=0
-DRY_RUN=0
-CHANGED=0
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "error: $*" >&2; exit 1; }
-changed() { CHANGED=$((CHANGED + 1)); if ((DRY_RUN)); then echo "changed: (dry run) $*"; else echo "changed: $*"; fi; }
-ok() { echo "ok: $*"; }
 
 parse_args() {
   while (($#)); do
@@ -65,11 +62,10 @@ parse_args() {
       --pitr-schedule) PITR_SCHEDULE=${2:?}; shift 2 ;;
       --run-now) RUN_NOW=1; shift ;;
       --dry-run) DRY_RUN=1; shift ;;
-      -h|--help) usage; exit 0 ;;
-      *) usage >&2; die "unknown argument: $1" ;;
+      *) help_or_unknown "$1" ;;
     esac
   done
-  [[ -n $PG_CONTAINER && -n $PG_DB && -n $PG_USER ]] || { usage >&2; die "--container, --db and --db-user are required"; }
+  [[ -n $PG_CONTAINER && -n $PG_DB && -n $PG_USER ]] || usage_error "--container, --db and --db-user are required"
   local v
   for v in "$PG_CONTAINER" "$PG_DB" "$PG_USER"; do
     [[ $v =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid name: $v"
@@ -91,17 +87,11 @@ parse_args() {
   done
 }
 
-put_file() {
-  local dest=$1 mode=$2 tmp
-  tmp=$(mktemp)
-  cat >"$tmp"
-  if [[ -f $dest ]] && cmp -s "$tmp" "$dest" && [[ $(stat -c '%a %U:%G' "$dest") == "$mode root:root" ]]; then
-    rm -f "$tmp"; ok "$dest"; return 0
-  fi
-  if ((DRY_RUN)); then rm -f "$tmp"; else
-    mkdir -p "$(dirname "$dest")"; chmod "$mode" "$tmp"; chown root:root "$tmp"; mv -f "$tmp" "$dest"
-  fi
-  changed "$dest"
+
+ensure_pkg() {
+  if pkg_installed "$1"; then ok "package $1"; return 0; fi
+  ((DRY_RUN)) || apt_install "$1"
+  changed "package $1 installed"
 }
 
 cron_file() {
@@ -115,38 +105,22 @@ EOF2
   ((!PITR)) || echo "$PITR_SCHEDULE root $LIB_DIR/pitr.sh backup full >>$LOG_FILE 2>&1"
 }
 
-ensure_dir() {
-  local dir=$1
-  if [[ -d $dir && $(stat -c '%a %U:%G' "$dir") == "700 root:root" ]]; then ok "$dir"; return 0; fi
-  ((DRY_RUN)) || install -d -m 700 -o root -g root "$dir"
-  changed "$dir (mode 700)"
-}
 
-ensure_pkg() {
-  local pkg=$1
-  if [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]]; then ok "package $pkg"; return 0; fi
-  if ((!DRY_RUN)); then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "$pkg" >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends "$pkg" >/dev/null; }
-  fi
-  changed "package $pkg installed"
-}
 
 main() {
   parse_args "$@"
-  [[ $(id -u) == 0 ]] || die "run as root"
+  require_root
   local f
   for f in "${SCRIPTS[@]}"; do
     [[ -f $SRC_DIR/$f ]] || die "$SRC_DIR/$f missing"
-    put_file "$LIB_DIR/$f" 755 <"$SRC_DIR/$f"
+    put_file "$LIB_DIR/$f" 755 root:root <"$SRC_DIR/$f"
   done
-  put_file "$CONFIG" 600 <<EOF2
+  put_file "$CONFIG" 600 root:root <<EOF2
 # managed by botstack install-backups.sh (no secrets here)
 PG_CONTAINER=$PG_CONTAINER
 PG_USER=$PG_USER
 PG_DB=$PG_DB
-BACKUP_DIR=/var/backups/botstack
+BACKUP_DIR=$BACKUP_DIR
 RETENTION_DAYS=$RETENTION_DAYS
 RCLONE_REMOTE=$RCLONE_REMOTE
 AGE_RECIPIENT=$AGE_RECIPIENT
@@ -158,8 +132,8 @@ TELEGRAM_API_URL='$TELEGRAM_API_URL'
 HEALTHCHECK_URL='$HEALTHCHECK_URL'
 PITR=$PITR
 EOF2
-  put_file "$CRON_FILE" 644 < <(cron_file)
-  put_file "$LOGROTATE_FILE" 644 <<EOF2
+  put_file "$CRON_FILE" 644 root:root < <(cron_file)
+  put_file "$LOGROTATE_FILE" 644 root:root <<EOF2
 # managed by botstack install-backups.sh
 $LOG_FILE {
     weekly
@@ -171,7 +145,7 @@ $LOG_FILE {
     create 0640 root adm
 }
 EOF2
-  ensure_dir "$BACKUP_DIR"
+  ensure_dir "$BACKUP_DIR" 700 root:root
   ensure_pkg logrotate
   [[ -z $AGE_RECIPIENT ]] || ensure_pkg age
   [[ -z $RCLONE_REMOTE ]] || ensure_pkg rclone
@@ -183,8 +157,7 @@ EOF2
         || die "point-in-time recovery setup or its first base backup failed (output above, and in $LOG_FILE)"
     fi
   fi
-  if ((DRY_RUN)); then echo "botstack-provision: $CHANGED changed (dry run)"
-  else echo "botstack-provision: $CHANGED changed"; fi
+  summary
 }
 
 main "$@"

@@ -24,6 +24,8 @@
 #   usage                      print the running script's header comment (its --help)
 #   die MESSAGE                "$DIE_PREFIX MESSAGE" to stderr, exit $DIE_STATUS
 #   usage_error MESSAGE        usage to stderr, then die MESSAGE
+#   help_or_unknown ARG        the last case of an argument loop: -h/--help prints usage and exits 0,
+#                              anything else is a usage error
 #   log MESSAGE                "$LOG_TAG: MESSAGE" to stdout
 #   ok ITEM / changed ITEM     a converging script's line per item: `ok: ITEM`, `changed: ITEM`
 #                              (`changed: (dry run) ITEM` when DRY_RUN)
@@ -42,8 +44,9 @@
 #                              the log's tail if that fails too
 #   confirm_by_typing ANSWER PROMPT  print PROMPT on the terminal; die unless the user types ANSWER
 #                              (or when there is no terminal: the caller offers --yes instead)
-#   stop_writers               stop the running containers labelled $BOTSTACK_WRITER_LABEL=true (the
-#                              services that write to the database); their names stay in WRITERS
+#   stop_writers [DB_CONTAINER]  stop the running containers labelled $BOTSTACK_WRITER_LABEL=true (the
+#                              services that write to the database), with DB_CONTAINER only those of its
+#                              stack ($BOTSTACK_STACK_LABEL); their names stay in WRITERS
 #   start_writers              start WRITERS again; false, after saying so on stderr, if that fails
 # A script's own function of one of these names replaces the lib's, for the lib's functions too.
 
@@ -84,6 +87,13 @@ changed() {
   CHANGED=$((CHANGED + 1))
   LAST_CHANGED=1
   if ((DRY_RUN)); then echo "changed: (dry run) $*"; else echo "changed: $*"; fi
+}
+
+help_or_unknown() {
+  case "$1" in
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown argument: $1" ;;
+  esac
 }
 # shellcheck disable=SC2034  # LAST_CHANGED is for the script
 ok() { LAST_CHANGED=0; echo "ok: $*"; }
@@ -173,9 +183,15 @@ confirm_by_typing() {
 }
 
 stop_writers() {
-  local names
-  names=$(docker ps --filter "label=$BOTSTACK_WRITER_LABEL=true" --format '{{.Names}}')
-  [[ -n $names ]] || { log "no running writers (label $BOTSTACK_WRITER_LABEL=true)"; return 0; }
+  local filters=(--filter "label=$BOTSTACK_WRITER_LABEL=true") names stack
+  if (($#)); then
+    # only the writers of the database container's stack: one engine may run other stacks (dev, tests) beside it
+    stack=$(docker inspect -f "{{index .Config.Labels \"$BOTSTACK_STACK_LABEL\"}}" "$1")
+    [[ -n $stack ]] || { log "no writers stopped: $1 has no $BOTSTACK_STACK_LABEL label"; return 0; }
+    filters+=(--filter "label=$BOTSTACK_STACK_LABEL=$stack")
+  fi
+  names=$(docker ps "${filters[@]}" --format '{{.Names}}')
+  [[ -n $names ]] || { log "no running writers (label $BOTSTACK_WRITER_LABEL=true${stack:+, $BOTSTACK_STACK_LABEL=$stack})"; return 0; }
   mapfile -t WRITERS <<<"$names"
   log "stopping writers: ${WRITERS[*]}"
   docker stop "${WRITERS[@]}" >/dev/null

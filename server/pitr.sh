@@ -23,21 +23,18 @@
 # replays WAL to the target, then promotes), wait until it is promoted, start the writers again (also
 # after a failure), then take a full base backup of the new timeline. --latest replays everything archived.
 set -euo pipefail
+# lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=botstack-pitr DIE_PREFIX="botstack-pitr: FAILED:"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
-readonly WRITER_LABEL="botstack.writer=true"
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-$BOTSTACK_BACKUP_CONFIG_FILE}
 readonly DATA_PATH=/var/lib/postgresql/data
 ACTION=""
 AT=""
 LATEST=0
 YES=0
-WRITERS=()
 DB_STOPPED=0
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "botstack-pitr: FAILED: $*" >&2; exit 1; }
-log() { echo "botstack-pitr: $*"; }
 
 parse_args() {
   while (($#)); do
@@ -48,18 +45,16 @@ parse_args() {
       --yes) YES=1; shift ;;
       -h|--help) usage; exit 0 ;;
       setup|backup|status|restore) ACTION=$1; shift; [[ $ACTION != backup || -z ${1:-} || $1 == -* ]] || { TYPE=$1; shift; } ;;
-      *) usage >&2; die "unknown argument: $1" ;;
+      *) usage_error "unknown argument: $1" ;;
     esac
   done
-  [[ -n $ACTION ]] || { usage >&2; die "which action?"; }
+  [[ -n $ACTION ]] || usage_error "which action?"
   TYPE=${TYPE:-full}
   [[ $TYPE == full || $TYPE == diff ]] || die "backup type must be full or diff"
 }
 
 load_config() {
-  [[ -f $CONFIG ]] || die "config $CONFIG missing (install-backups.sh writes it)"
-  # shellcheck disable=SC1090
-  source "$CONFIG"
+  source_config "$CONFIG" "install-backups.sh writes it"
   : "${PG_CONTAINER:?PG_CONTAINER not set in $CONFIG}" "${PG_DB:?}"
   PITR_BACKUP_MAX_AGE_HOURS=${PITR_BACKUP_MAX_AGE_HOURS:-26}
 }
@@ -139,12 +134,8 @@ status() {
 
 confirm() {
   ((YES)) && return 0
-  { : </dev/tty; } 2>/dev/null || die "no terminal to confirm on; pass --yes"
-  local answer
-  printf 'This REPLACES database %s (container %s) with its state at %s.\nType the database name to continue: ' \
-    "$PG_DB" "$PG_CONTAINER" "${AT:-the latest archived point}" >/dev/tty
-  read -r answer </dev/tty
-  [[ $answer == "$PG_DB" ]] || die "not confirmed"
+  confirm_by_typing "$PG_DB" "$(printf 'This REPLACES database %s (container %s) with its state at %s.\nType the database name to continue: ' \
+    "$PG_DB" "$PG_CONTAINER" "${AT:-the latest archived point}")"
 }
 
 bring_back() {
@@ -152,10 +143,7 @@ bring_back() {
   if ((DB_STOPPED)); then
     docker start "$PG_CONTAINER" >/dev/null || { echo "botstack-pitr: could not start $PG_CONTAINER" >&2; rc=1; }
   fi
-  if ((${#WRITERS[@]})); then
-    if docker start "${WRITERS[@]}" >/dev/null; then log "started writers again: ${WRITERS[*]}"
-    else echo "botstack-pitr: could not start writers: ${WRITERS[*]}" >&2; rc=1; fi
-  fi
+  start_writers || rc=1
   exit "$rc"
 }
 
@@ -206,14 +194,7 @@ $(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S') UTC: nothing can be restored to th
   done < <(docker inspect -f '{{range .Mounts}}{{if eq .Type "bind"}}{{println .Source .Destination}}{{end}}{{end}}' "$PG_CONTAINER")
   ((${#env[@]})) || die "$PG_CONTAINER has no PGBACKREST_* settings: point-in-time recovery is not enabled (backup.pitr.enabled)"
   trap bring_back EXIT
-  # the writers of this database's stack only: one engine may run other stacks (dev, tests) beside it
-  local names stack
-  stack=$(docker inspect -f '{{index .Config.Labels "botstack.stack"}}' "$PG_CONTAINER")
-  names=""
-  if [[ -n $stack ]]; then
-    names=$(docker ps --filter "label=$WRITER_LABEL" --filter "label=botstack.stack=$stack" --format '{{.Names}}')
-  fi
-  if [[ -n $names ]]; then mapfile -t WRITERS <<<"$names"; log "stopping writers: ${WRITERS[*]}"; docker stop "${WRITERS[@]}" >/dev/null; fi
+  stop_writers "$PG_CONTAINER"
   log "stopping $PG_CONTAINER"
   DB_STOPPED=1
   docker stop -t 60 "$PG_CONTAINER" >/dev/null
@@ -230,7 +211,7 @@ $(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S') UTC: nothing can be restored to th
   log "replaying WAL to ${AT:-the end of the archive}"
   wait_healthy
   if [[ -n $AT ]]; then log "restored $PG_DB to $AT UTC"; else log "restored $PG_DB to the latest archived point"; fi
-  if ((${#WRITERS[@]})); then docker start "${WRITERS[@]}" >/dev/null && log "started writers again: ${WRITERS[*]}"; WRITERS=(); fi
+  start_writers || true  # bring_back tries again on exit
   # The database now writes a new timeline; a fresh base backup on it keeps the next recovery a plain replay
   # from one backup instead of a walk through the history of every earlier restore.
   log "taking a full base backup of the new timeline"

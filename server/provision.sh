@@ -74,8 +74,7 @@ parse_args() {
       --swarm-role) SWARM_ROLE=${2:?}; shift 2 ;;
       --swarm-peer) CLI_SWARM_PEERS+=("${2:?}"); shift 2 ;;
       --dry-run) DRY_RUN=1; shift ;;
-      -h|--help) usage; exit 0 ;;
-      *) usage_error "unknown argument: $1" ;;
+      *) help_or_unknown "$1" ;;
     esac
   done
 }

@@ -13,16 +13,13 @@
 # is read-only. Streaming rules out `pg_restore -j` (it needs a seekable file), and one transaction
 # means a failed restore leaves the database as it was.
 set -euo pipefail
+# lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=botstack-restore DIE_PREFIX="botstack-restore: FAILED:"
 
-CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
-readonly WRITER_LABEL="botstack.writer=true"
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-$BOTSTACK_BACKUP_CONFIG_FILE}
 DUMP=""
 YES=0
-WRITERS=()
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "botstack-restore: FAILED: $*" >&2; exit 1; }
-log() { echo "botstack-restore: $*"; }
 
 parse_args() {
   while (($#)); do
@@ -30,19 +27,17 @@ parse_args() {
       --config) CONFIG=${2:?}; shift 2 ;;
       --yes) YES=1; shift ;;
       -h|--help) usage; exit 0 ;;
-      -*) usage >&2; die "unknown option: $1" ;;
+      -*) usage_error "unknown option: $1" ;;
       *) [[ -z $DUMP ]] || die "only one DUMP"; DUMP=$1; shift ;;
     esac
   done
-  [[ -n $DUMP ]] || { usage >&2; die "DUMP is required"; }
+  [[ -n $DUMP ]] || usage_error "DUMP is required"
 }
 
 load_config() {
-  [[ -f $CONFIG ]] || die "config $CONFIG missing"
-  # shellcheck disable=SC1090
-  source "$CONFIG"
+  source_config "$CONFIG"
   : "${PG_CONTAINER:?}" "${PG_USER:?}" "${PG_DB:?}"
-  BACKUP_DIR=${BACKUP_DIR:-/var/backups/botstack}
+  BACKUP_DIR=${BACKUP_DIR:-$BOTSTACK_BACKUP_DIR}
 }
 
 check_dump() {
@@ -56,30 +51,15 @@ check_dump() {
 
 confirm() {
   ((YES)) && return 0
-  { : </dev/tty; } 2>/dev/null || die "no terminal to confirm on; pass --yes"
-  local answer
-  printf 'This REPLACES the contents of database %s (container %s) with %s.\nType the database name to continue: ' \
-    "$PG_DB" "$PG_CONTAINER" "${DUMP##*/}" >/dev/tty
-  read -r answer </dev/tty
-  [[ $answer == "$PG_DB" ]] || die "not confirmed"
+  confirm_by_typing "$PG_DB" "$(printf 'This REPLACES the contents of database %s (container %s) with %s.\nType the database name to continue: ' \
+    "$PG_DB" "$PG_CONTAINER" "${DUMP##*/}")"
 }
 
-start_writers() {
+# EXIT trap: the writers start again also when the restore failed.
+finish() {
   local rc=$?
-  if ((${#WRITERS[@]})); then
-    if docker start "${WRITERS[@]}" >/dev/null; then log "started writers again: ${WRITERS[*]}"
-    else echo "botstack-restore: could not start writers: ${WRITERS[*]}" >&2; rc=1; fi
-  fi
+  start_writers || rc=1
   exit "$rc"
-}
-
-stop_writers() {
-  local names
-  names=$(docker ps --filter "label=$WRITER_LABEL" --format '{{.Names}}')
-  [[ -z $names ]] && { log "no running writers (label $WRITER_LABEL)"; return 0; }
-  mapfile -t WRITERS <<<"$names"
-  log "stopping writers: ${WRITERS[*]}"
-  docker stop "${WRITERS[@]}" >/dev/null
 }
 
 main() {
@@ -87,7 +67,8 @@ main() {
   load_config
   check_dump
   confirm
-  trap start_writers EXIT
+  trap finish EXIT
+  # shellcheck disable=SC2119 # no argument: every writer on the engine, as before
   stop_writers
   docker exec -i "$PG_CONTAINER" pg_restore -U "$PG_USER" -d "$PG_DB" --clean --if-exists --exit-on-error \
     --single-transaction <"$DUMP" || die "pg_restore into $PG_DB failed; nothing was changed (writers will be started again)"

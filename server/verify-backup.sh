@@ -17,16 +17,15 @@
 # Encrypted dumps (*.age) cannot be verified here (no private key on the server); backup.sh verifies
 # before it encrypts.
 set -euo pipefail
+# lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
+declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=botstack-verify DIE_PREFIX="botstack-verify: FAILED:"
 
-CONFIG=${BOTSTACK_BACKUP_CONFIG:-/etc/botstack/backup.env}
+CONFIG=${BOTSTACK_BACKUP_CONFIG:-$BOTSTACK_BACKUP_CONFIG_FILE}
 DUMP=""
 SCRATCH=""
 EXPECT=""
 AGAINST_LIVE=0
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "botstack-verify: FAILED: $*" >&2; exit 1; }
-log() { echo "botstack-verify: $*"; }
 
 parse_args() {
   while (($#)); do
@@ -36,18 +35,16 @@ parse_args() {
       --against-live) AGAINST_LIVE=1; shift ;;
       --describe-sql) describe_sql; exit 0 ;;
       -h|--help) usage; exit 0 ;;
-      -*) usage >&2; die "unknown option: $1" ;;
+      -*) usage_error "unknown option: $1" ;;
       *) DUMP=$1; shift ;;
     esac
   done
 }
 
 load_config() {
-  [[ -f $CONFIG ]] || die "config $CONFIG missing"
-  # shellcheck disable=SC1090
-  source "$CONFIG"
+  source_config "$CONFIG"
   : "${PG_CONTAINER:?}" "${PG_USER:?}" "${PG_DB:?}"
-  BACKUP_DIR=${BACKUP_DIR:-/var/backups/botstack}
+  BACKUP_DIR=${BACKUP_DIR:-$BOTSTACK_BACKUP_DIR}
   VERIFY_ROWS=${VERIFY_ROWS:-exact}
   SCRATCH="${PG_DB}_verify"
   # PostgreSQL cuts identifiers to 63 bytes: a longer scratch name would BE the live database, which

@@ -44,7 +44,7 @@ def repeated_runs(files: list[Path], root: Path = REPO) -> list[str]:
     return [" ~ ".join(where) + "\n    " + "\n    ".join(window) for window, where in places.items() if len(where) > 1]
 
 
-@pytest.mark.parametrize("folder, pattern", [("components", "*.py")])
+@pytest.mark.parametrize("folder, pattern", [("components", "*.py"), ("server", "*.sh")])
 def test_no_run_of_six_lines_repeats(folder: str, pattern: str) -> None:
     repeats = repeated_runs(sorted((REPO / folder).glob(pattern)))
     assert not repeats, "repeated runs (make one piece of code serve both):\n" + "\n".join(repeats)
@@ -66,7 +66,7 @@ FACTS = {
     + [f"@{catalogue.DATABASE.alias}:", f"@{catalogue.CACHE.alias}:"],
 }  # fmt: skip
 DEFINED_IN = {REPO / "components" / "contract.py", REPO / "components" / "catalogue.py", REPO / "server" / "contract.sh"}
-PROGRAM = ["components/*.py", "policy/*.py", "scripts/*.sh", "scripts/*.py", "__main__.py"]
+PROGRAM = ["components/*.py", "policy/*.py", "scripts/*.sh", "scripts/*.py", "server/*.sh", "__main__.py"]
 
 
 def spelled(path: Path) -> list[tuple[int, str]]:
