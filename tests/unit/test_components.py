@@ -18,6 +18,7 @@ from components.migrations import Migrations, MigrationsArgs
 from components.naming import Naming
 from components.network import StackNetwork, StackNetworkArgs
 from components.secrets import Secrets, SecretsArgs, redis_conf
+from components.stack import secrets_args as stack_secrets_args
 from components.web import Entrypoint, WebFrontend, WebFrontendArgs
 from tests.unit.conftest import BOT_TOKEN
 from tests.unit.harness import config_entries, declare, is_secret, unwrap
@@ -45,14 +46,7 @@ def app_service(service: Service, config=CONFIG, environment=None) -> AppService
 
 
 def secrets_args(config) -> SecretsArgs:
-    return SecretsArgs(
-        TARGET,
-        config.database,
-        db_password=config.db_password,
-        redis_password=config.redis_password,
-        jwt_secret=config.jwt_secret,
-        bot_token=config.bot_token,
-    )
+    return stack_secrets_args(config, TARGET)
 
 
 def only_children_of(mocks, token: str, name: str) -> list:
