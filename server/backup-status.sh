@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # backup-status.sh - is the last good backup recent enough? (`make backup-status STACK=prod`)
 #
-# usage: backup-status.sh [--config FILE] [--alert]
+# usage: backup-status.sh [--config FILE] [--alert] [--dry-run]
 #
 # Prints the last successful dump (time, age, name, size, how long it took) and the last failure when
 # it is newer, from BACKUP_DIR/.last-success and .last-failure (written by backup.sh). Exit status:
@@ -11,6 +11,8 @@
 # at most once per STALE_AFTER_MINUTES (marker BACKUP_DIR/.stale-alerted, removed by the next success).
 # With PITR=1 it adds `pitr.sh status` (the WAL archive's last success and age, failing archiving, base
 # backups), and a failing archive or a missing or old base backup counts as a problem too.
+# --dry-run: the report and the exit status are the same (it only reads); the alert marker is neither
+# removed nor touched (`would run: ...` instead), and --alert prints the alert instead of sending it.
 set -euo pipefail
 # lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
 declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,11 +21,13 @@ LOG_TAG=botstack-status DIE_PREFIX="botstack-status:" DIE_STATUS=2
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONFIG=${BOTSTACK_BACKUP_CONFIG:-$BOTSTACK_BACKUP_CONFIG_FILE}
 ALERT=0
+DRY_RUN_FLAG=()  # passed on to backup-alert.sh
 
 parse_args() {
   while (($#)); do
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
+      --dry-run) DRY_RUN=1; shift ;;
       --alert) ALERT=1; shift ;;
       *) help_or_unknown "$1" ;;
     esac
@@ -43,6 +47,7 @@ age() { local s=$1; if ((s < 3600)); then echo "$((s / 60)) min"; else echo "$((
 
 main() {
   parse_args "$@"
+  if ((DRY_RUN)); then DRY_RUN_FLAG=(--dry-run); fi
   load_config
   local now success_at=0 name="" bytes=0 seconds=0 failed_at=0 failure="" lines=() problem=""
   now=$(date -u +%s)
@@ -67,7 +72,7 @@ main() {
     lines+=("$pitr")
   fi
   if [[ -z $problem ]]; then
-    rm -f "$BACKUP_DIR/.stale-alerted"
+    [[ ! -e $BACKUP_DIR/.stale-alerted ]] || run rm -f "$BACKUP_DIR/.stale-alerted"
     ((ALERT)) || { printf '%s\n' "${lines[@]}"; echo "status: OK"; }
     return 0
   fi
@@ -76,8 +81,8 @@ main() {
   if ((ALERT)); then
     if [[ -n $(find "$BACKUP_DIR/.stale-alerted" -mmin "-$STALE_AFTER_MINUTES" 2>/dev/null) ]]; then
       echo "botstack-status: already alerted within the last $(age $((STALE_AFTER_MINUTES * 60)))"
-    elif "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" stale "STALE: $problem"; then
-      touch "$BACKUP_DIR/.stale-alerted"
+    elif "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" "${DRY_RUN_FLAG[@]}" stale "STALE: $problem"; then
+      run touch "$BACKUP_DIR/.stale-alerted"
     fi
   fi
   return 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # backup.sh - dump the botstack PostgreSQL database, keep N days, verify; loud on failure.
 #
-# usage: backup.sh [--config FILE] [--no-verify]
+# usage: backup.sh [--config FILE] [--no-verify] [--dry-run]
 #
 # Config: /etc/botstack/backup.env (or --config / $BOTSTACK_BACKUP_CONFIG), mode 0600, root-owned:
 #   PG_CONTAINER=botstack-prod-db   PG_USER=botstack   PG_DB=botstack
@@ -19,6 +19,9 @@
 # Any failure exits non-zero and leaves no partial file and an unchanged `latest`; it is recorded in
 # BACKUP_DIR/.last-failure and alerted (backup-alert.sh: Telegram and/or a healthcheck URL's /fail).
 # A success is recorded in BACKUP_DIR/.last-success (what backup-status.sh shows) and pings the URL.
+# --dry-run checks the config, BACKUP_DIR, the container (running) and the tools the config needs (age,
+# rclone), then prints the steps a real run would take (the dump, its verification, encryption, the files
+# retention would delete, the off-site copy); it takes no lock, writes and deletes nothing, alerts nobody.
 set -euo pipefail
 # lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
 declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -50,6 +53,7 @@ parse_args() {
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
       --no-verify) DO_VERIFY=0; shift ;;
+      --dry-run) DRY_RUN=1; shift ;;
       *) help_or_unknown "$1" ;;
     esac
   done
@@ -104,13 +108,18 @@ SQL
     || die "the dump is not a readable custom-format archive"
 }
 
+# The dumps and their side files older than exactly RETENTION_DAYS, NUL-separated.
+expired() {
+  find "$BACKUP_DIR" -maxdepth 1 -type f \
+    \( -name '*.dump' -o -name '*.dump.age' -o -name '*.sha256' -o -name '*.tables' \) -mmin "+$((RETENTION_DAYS * 1440))" -print0
+}
+
 retention() {
-  local minutes=$((RETENTION_DAYS * 1440)) f
+  local f
   while IFS= read -r -d '' f; do
     rm -f -- "$f"
     log "retention: deleted ${f##*/} (older than $RETENTION_DAYS days)"
-  done < <(find "$BACKUP_DIR" -maxdepth 1 -type f \
-             \( -name '*.dump' -o -name '*.dump.age' -o -name '*.sha256' -o -name '*.tables' \) -mmin "+$minutes" -print0)
+  done < <(expired)
   # leftovers of a run killed hard (SIGKILL, power loss) before its trap ran
   find "$BACKUP_DIR" -maxdepth 1 -type f -name '.*.partial*' -mmin +1440 -delete
 }
@@ -124,9 +133,35 @@ offsite() {
   log "copied $name to $RCLONE_REMOTE"
 }
 
+# What a real run would do, from the same config; every check it can make without writing.
+plan() {
+  local name f
+  name="$PG_DB-$(date -u +%Y%m%dT%H%M%SZ).dump"
+  require_running "$PG_CONTAINER"
+  [[ -z $AGE_RECIPIENT ]] || command -v age >/dev/null || die "AGE_RECIPIENT is set but age is not installed"
+  [[ -z $RCLONE_REMOTE ]] || command -v rclone >/dev/null || die "RCLONE_REMOTE is set but rclone is not installed"
+  log "(dry run) would lock $BACKUP_DIR/.lock"
+  log "(dry run) would dump $PG_DB from container $PG_CONTAINER (pg_dump -Fc as $PG_USER, row counts in the same snapshot) into $BACKUP_DIR/.$name.partial"
+  if [[ $DO_VERIFY == 1 ]]; then
+    log "(dry run) would verify it: verify-backup.sh restores it into the scratch database ${PG_DB}_verify and compares"
+  else
+    log "(dry run) would not verify it (VERIFY=0 or --no-verify)"
+  fi
+  [[ -z $AGE_RECIPIENT ]] || { log "(dry run) would encrypt it with age for $AGE_RECIPIENT"; name="$name.age"; }
+  log "(dry run) would write $BACKUP_DIR/$name with $name.sha256 and $name.tables, and point $BACKUP_DIR/latest at it"
+  while IFS= read -r -d '' f; do
+    log "(dry run) retention would delete ${f##*/} (older than $RETENTION_DAYS days)"
+  done < <(expired)
+  [[ -z $RCLONE_REMOTE ]] || log "(dry run) would copy $name and $name.sha256 to $RCLONE_REMOTE"
+  log "(dry run) would record the result in $BACKUP_DIR/.last-success (.last-failure on a failure) and alert:"
+  "$SCRIPT_DIR/backup-alert.sh" --config "$CONFIG" --dry-run success "backup ok"
+  log "(dry run) nothing was written, deleted or sent"
+}
+
 main() {
   parse_args "$@"
   load_config
+  if ((DRY_RUN)); then plan; return 0; fi
   umask 077
   trap finish EXIT
   take_lock

@@ -32,6 +32,8 @@
 #   summary                    its last line: `botstack-provision: N changed` (` (dry run)` added);
 #                              the stack and the tests read N from it, whichever script printed it
 #   run COMMAND...             run COMMAND; when DRY_RUN print `would run: COMMAND` (quoted) instead
+#   run_from FILE COMMAND...   run COMMAND reading FILE on stdin; when DRY_RUN print `would run: COMMAND < FILE`
+#   require_running CONTAINER  die unless CONTAINER exists and is running (a dry run's check of the engine)
 #   require_root               die unless running as root
 #   source_config FILE [HINT]  source FILE's KEY=value lines; die naming FILE (and HINT) if it is missing
 #   has_mode PATH MODE OWNER:GROUP  PATH has that mode (as `stat -c %a` prints it) and owner (names or ids)
@@ -46,7 +48,8 @@
 #                              (or when there is no terminal: the caller offers --yes instead)
 #   stop_writers [DB_CONTAINER]  stop the running containers labelled $BOTSTACK_WRITER_LABEL=true (the
 #                              services that write to the database), with DB_CONTAINER only those of its
-#                              stack ($BOTSTACK_STACK_LABEL); their names stay in WRITERS
+#                              stack ($BOTSTACK_STACK_LABEL); their names stay in WRITERS. When DRY_RUN
+#                              it lists them as `would stop writers: ...` and stops none
 #   start_writers              start WRITERS again; false, after saying so on stderr, if that fails
 # A script's own function of one of these names replaces the lib's, for the lib's functions too.
 
@@ -111,6 +114,21 @@ run() {
   else
     "$@"
   fi
+}
+
+run_from() {
+  local file=$1; shift
+  if ((DRY_RUN)); then
+    local quoted
+    printf -v quoted '%q ' "$@"
+    echo "would run: ${quoted% } < $(printf '%q' "$file")"
+  else
+    "$@" <"$file"
+  fi
+}
+
+require_running() {
+  [[ $(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null) == true ]] || die "container $1 is not running"
 }
 
 require_root() { [[ $(id -u) == 0 ]] || die "run as root (e.g. sudo $0)"; }
@@ -193,6 +211,7 @@ stop_writers() {
   names=$(docker ps "${filters[@]}" --format '{{.Names}}')
   [[ -n $names ]] || { log "no running writers (label $BOTSTACK_WRITER_LABEL=true${stack:+, $BOTSTACK_STACK_LABEL=$stack})"; return 0; }
   mapfile -t WRITERS <<<"$names"
+  if ((DRY_RUN)); then log "would stop writers: ${WRITERS[*]}"; WRITERS=(); return 0; fi
   log "stopping writers: ${WRITERS[*]}"
   docker stop "${WRITERS[@]}" >/dev/null
 }

@@ -5,6 +5,7 @@
 #        pitr.sh [--config FILE] backup [full|diff]     a base backup (cron: PITR_SCHEDULE); alerts on failure
 #        pitr.sh [--config FILE] status                 archive and base backups; exit 1 on a problem
 #        pitr.sh [--config FILE] restore --at 'YYYY-MM-DD HH:MM:SS' | --latest  [--yes]
+#        --dry-run (any action): check, then print the pgbackrest and docker commands instead of running them
 #
 # Config: /etc/botstack/backup.env (as backup.sh; PG_CONTAINER, PITR_BACKUP_MAX_AGE_HOURS). pgBackRest itself
 # runs inside the database container (the image adds it) with its settings in the container's PGBACKREST_*
@@ -22,6 +23,10 @@
 # volumes, user and PGBACKREST_* variables (no network), start the database container again (PostgreSQL
 # replays WAL to the target, then promotes), wait until it is promoted, start the writers again (also
 # after a failure), then take a full base backup of the new timeline. --latest replays everything archived.
+#
+# --dry-run: setup and backup check the container and print the pgbackrest commands per repository;
+# restore makes every check above (time, base backups, PITR enabled), asks nothing, and prints the writers
+# it would stop and the docker and pgbackrest commands; status reads only, as always. Nothing is changed.
 set -euo pipefail
 # lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
 declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,6 +48,7 @@ parse_args() {
       --at) AT=${2:?}; shift 2 ;;
       --latest) LATEST=1; shift ;;
       --yes) YES=1; shift ;;
+      --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage; exit 0 ;;
       setup|backup|status|restore) ACTION=$1; shift; [[ $ACTION != backup || -z ${1:-} || $1 == -* ]] || { TYPE=$1; shift; } ;;
       *) usage_error "unknown argument: $1" ;;
@@ -68,6 +74,12 @@ repositories() {
 }
 
 setup() {
+  if ((DRY_RUN)); then
+    require_running "$PG_CONTAINER"
+    run docker exec "$PG_CONTAINER" pgbackrest stanza-create
+    run docker exec "$PG_CONTAINER" pgbackrest check
+    return 0
+  fi
   pgbackrest stanza-create || die "pgbackrest stanza-create failed"
   pgbackrest check || die "pgbackrest check failed: WAL archiving does not work"
   log "stanza ready, WAL archiving checked"
@@ -75,6 +87,14 @@ setup() {
 
 backup() {
   local out repo started failed=0
+  if ((DRY_RUN)); then
+    require_running "$PG_CONTAINER"
+    [[ -n $(repositories) ]] || log "(dry run) $PG_CONTAINER has no PGBACKREST_REPO<N>_PATH: nothing would be backed up"
+    for repo in $(repositories); do
+      run docker exec "$PG_CONTAINER" pgbackrest --repo="$repo" backup --type="$TYPE" --log-level-console=info
+    done
+    return 0
+  fi
   for repo in $(repositories); do
     started=$(date +%s%N)
     if ! out=$(pgbackrest --repo="$repo" backup --type="$TYPE" --log-level-console=info 2>&1); then
@@ -179,7 +199,7 @@ restore() {
 $(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S') UTC: nothing can be restored to that time; nothing was changed"
     target_args=(--type=time "--target=$AT+00" --target-action=promote)
   fi
-  confirm
+  ((DRY_RUN)) || confirm
   local image user env=() mounts=() line
   image=$(docker inspect -f '{{.Image}}' "$PG_CONTAINER")
   user=$(docker inspect -f '{{.Config.User}}' "$PG_CONTAINER")
@@ -193,14 +213,24 @@ $(date -u -d "@$oldest" '+%Y-%m-%d %H:%M:%S') UTC: nothing can be restored to th
     [[ $destination == /run/secrets/pgbackrest* ]] && mounts+=(-v "$source:$destination:ro")
   done < <(docker inspect -f '{{range .Mounts}}{{if eq .Type "bind"}}{{println .Source .Destination}}{{end}}{{end}}' "$PG_CONTAINER")
   ((${#env[@]})) || die "$PG_CONTAINER has no PGBACKREST_* settings: point-in-time recovery is not enabled (backup.pitr.enabled)"
+  local one_off=(docker run --rm --network none --user "$user" --read-only --tmpfs /tmp --tmpfs /var/run/postgresql
+                 --cap-drop ALL --security-opt no-new-privileges "${mounts[@]}" "${env[@]}")
+  if ((DRY_RUN)); then
+    stop_writers "$PG_CONTAINER"  # lists them, stops none
+    run docker stop -t 60 "$PG_CONTAINER"
+    log "(dry run) with --delta when $DATA_PATH/PG_VERSION exists in the data volume (a plain restore when it is empty):"
+    run "${one_off[@]}" --entrypoint pgbackrest "$image" restore --log-level-console=info "${target_args[@]}"
+    run docker start "$PG_CONTAINER"
+    log "(dry run) would wait until $PG_CONTAINER is promoted, start the writers again, then take a full base backup per repository"
+    log "(dry run) nothing was stopped or restored"
+    return 0
+  fi
   trap bring_back EXIT
   stop_writers "$PG_CONTAINER"
   log "stopping $PG_CONTAINER"
   DB_STOPPED=1
   docker stop -t 60 "$PG_CONTAINER" >/dev/null
   log "restoring ${AT:-the latest point} with pgbackrest"
-  local one_off=(docker run --rm --network none --user "$user" --read-only --tmpfs /tmp --tmpfs /var/run/postgresql
-                 --cap-drop ALL --security-opt no-new-privileges "${mounts[@]}" "${env[@]}")
   # --delta reuses the files that match; on an empty data directory (a lost volume) a plain restore is needed
   local delta=()
   if "${one_off[@]}" --entrypoint test "$image" -s "$DATA_PATH/PG_VERSION"; then delta=(--delta); fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # restore.sh - restore a dump into the LIVE botstack database (replaces its contents).
 #
-# usage: restore.sh [--config FILE] [--yes] DUMP
+# usage: restore.sh [--config FILE] [--yes] [--dry-run] DUMP
 #
 # DUMP is a path or a file name in BACKUP_DIR (config as for backup.sh: /etc/botstack/backup.env).
 # Encrypted dumps (*.age) must be decrypted off the server first (`age -d -i key.txt`).
@@ -12,6 +12,8 @@
 # The dump is streamed, never copied into the container: its /tmp is a small tmpfs (64 MB) and its root
 # is read-only. Streaming rules out `pg_restore -j` (it needs a seekable file), and one transaction
 # means a failed restore leaves the database as it was.
+# --dry-run makes the checks (config, the dump, its checksum, the container running), asks nothing, and
+# prints the plan: the writers it would stop and the pg_restore command. It stops and restores nothing.
 set -euo pipefail
 # lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
 declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +28,7 @@ parse_args() {
     case "$1" in
       --config) CONFIG=${2:?}; shift 2 ;;
       --yes) YES=1; shift ;;
+      --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage; exit 0 ;;
       -*) usage_error "unknown option: $1" ;;
       *) [[ -z $DUMP ]] || die "only one DUMP"; DUMP=$1; shift ;;
@@ -66,13 +69,14 @@ main() {
   parse_args "$@"
   load_config
   check_dump
-  confirm
+  if ((DRY_RUN)); then require_running "$PG_CONTAINER"; else confirm; fi
   trap finish EXIT
   # shellcheck disable=SC2119 # no argument: every writer on the engine, as before
-  stop_writers
-  docker exec -i "$PG_CONTAINER" pg_restore -U "$PG_USER" -d "$PG_DB" --clean --if-exists --exit-on-error \
-    --single-transaction <"$DUMP" || die "pg_restore into $PG_DB failed; nothing was changed (writers will be started again)"
-  log "restored ${DUMP##*/} into $PG_DB"
+  stop_writers  # a dry run lists them and stops none
+  run_from "$DUMP" docker exec -i "$PG_CONTAINER" pg_restore -U "$PG_USER" -d "$PG_DB" --clean --if-exists --exit-on-error \
+    --single-transaction || die "pg_restore into $PG_DB failed; nothing was changed (writers will be started again)"
+  if ((DRY_RUN)); then log "(dry run) would start the writers again; nothing was stopped or restored"
+  else log "restored ${DUMP##*/} into $PG_DB"; fi
 }
 
 main "$@"

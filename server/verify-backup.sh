@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # verify-backup.sh - prove a dump restores: restore it into a scratch database and compare with live.
 #
-# usage: verify-backup.sh [--config FILE] [--expect FILE | --against-live] [DUMP]
+# usage: verify-backup.sh [--config FILE] [--expect FILE | --against-live] [--dry-run] [DUMP]
 #        verify-backup.sh --describe-sql
 #
 # DUMP defaults to the newest dump (BACKUP_DIR/latest). Config as for backup.sh
@@ -16,6 +16,8 @@
 # would cut to 63 bytes (it could become the live database's name). Exit status non-zero on any mismatch.
 # Encrypted dumps (*.age) cannot be verified here (no private key on the server); backup.sh verifies
 # before it encrypts.
+# --dry-run makes the same checks (config, scratch name, the dump and its checksum, the container running)
+# and prints the scratch database's steps as `would run: ...` lines: it creates, restores and drops nothing.
 set -euo pipefail
 # lib.sh and contract.sh: beside this script (install-backups.sh installs them with it)
 declare -F botstack_lib_loaded >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,6 +35,7 @@ parse_args() {
       --config) CONFIG=${2:?}; shift 2 ;;
       --expect) EXPECT=${2:?}; shift 2 ;;
       --against-live) AGAINST_LIVE=1; shift ;;
+      --dry-run) DRY_RUN=1; shift ;;
       --describe-sql) describe_sql; exit 0 ;;
       -h|--help) usage; exit 0 ;;
       -*) usage_error "unknown option: $1" ;;
@@ -95,10 +98,26 @@ describe() { describe_sql | psql_in -d "$1" -F $'\t'; }
 
 drop_scratch() { psql_in -d postgres -c "DROP DATABASE IF EXISTS \"$SCRATCH\"" >/dev/null 2>&1 || true; }
 
+plan() {
+  require_running "$PG_CONTAINER"
+  local psql=(docker exec -i "$PG_CONTAINER" psql -XAtq -v ON_ERROR_STOP=1 -U "$PG_USER")
+  run "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS \"$SCRATCH\""
+  run "${psql[@]}" -d postgres -c "CREATE DATABASE \"$SCRATCH\""
+  run_from "$DUMP" docker exec -i "$PG_CONTAINER" pg_restore -U "$PG_USER" -d "$SCRATCH" --exit-on-error --no-owner
+  if [[ $AGAINST_LIVE == 0 && ( -n $EXPECT || -f $DUMP.tables ) ]]; then
+    log "(dry run) would compare the tables, row counts ($VERIFY_ROWS) and alembic version of $SCRATCH with ${EXPECT:-$DUMP.tables}"
+  else
+    log "(dry run) would compare the tables, row counts ($VERIFY_ROWS) and alembic version of $SCRATCH with the live database $PG_DB"
+  fi
+  run "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS \"$SCRATCH\""
+  log "(dry run) nothing was created, restored or dropped"
+}
+
 main() {
   parse_args "$@"
   load_config
   pick_dump
+  if ((DRY_RUN)); then plan; return 0; fi
   trap drop_scratch EXIT
   drop_scratch
   psql_in -d postgres -c "CREATE DATABASE \"$SCRATCH\"" >/dev/null || die "cannot create scratch database $SCRATCH"

@@ -5,10 +5,12 @@ deploy-check.sh, run-migrations.sh (against the docker stand-in), each with its 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,20 @@ case "$(basename "$0") $*" in
   "docker ps --filter label=botstack.writer=true --format {{.Names}}") printf '%s\n' ${FAKE_WRITERS:-} ;;
   "docker ps --filter label=botstack.stack=dev --filter label=botstack.service=api --format {{.Names}}")
     echo "api-container-1a2b3c4" ;;
+  "docker ps --filter label=botstack.writer=true --filter label=botstack.stack=prod --format {{.Names}}")
+    printf '%s\n' ${FAKE_WRITERS:-} ;;
+  # the database container of the backup scripts (read-only queries only)
+  "docker inspect -f {{.State.Running}} "*) echo "${FAKE_RUNNING:-true}" ;;
+  'docker inspect -f {{index .Config.Labels "botstack.stack"}} '*) echo prod ;;
+  "docker inspect -f {{.Image}} "*) echo sha256:5e1f ;;
+  "docker inspect -f {{.Config.User}} "*) echo postgres ;;
+  "docker inspect -f {{range .Config.Env}}{{println .}}{{end}} "*)
+    printf '%s\n' PATH=/usr/bin PGBACKREST_STANZA=botstack PGBACKREST_REPO1_PATH=/var/lib/pgbackrest ;;
+  'docker inspect -f {{range .Mounts}}{{if eq .Type "volume"}}'*) echo "botstack-prod-pgdata /var/lib/postgresql/data" ;;
+  'docker inspect -f {{range .Mounts}}{{if eq .Type "bind"}}'*)
+    echo "/etc/botstack/secrets/pgbackrest.conf /run/secrets/pgbackrest.conf" ;;
+  "docker exec "*" pgbackrest info") [[ -z ${FAKE_BACKUP_END:-} ]] \
+    || echo "  timestamp start/stop: 2026-01-01 00:00:00+00 / $FAKE_BACKUP_END+00" ;;
   "ssh "*) for a in "$@"; do case "$a" in UserKnownHostsFile=*) sed 's/^/  known_hosts /' "${a#*=}" >>"$CALLS" ;; esac; done ;;
 esac
 """
@@ -593,3 +609,193 @@ def test_cluster_mode_refuses_bad_swarm_inputs(argv: str, message: str, tmp_path
     script = f"source {SERVER / 'provision.sh'}\nparse_args {argv}\nload_swarm_inputs\necho loaded"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert result.returncode != 0 and message in result.stderr and "loaded" not in result.stdout, result.stderr
+
+
+# ---- --dry-run of the backup scripts (against the docker stand-in) -----------------------------------------------
+
+BACKUP_SCRIPTS = ("backup.sh", "verify-backup.sh", "restore.sh", "pitr.sh", "backup-alert.sh", "backup-status.sh")
+SECRET_TOKEN = "123456:SECRET-token-never-printed"  # noqa: S105 - a stand-in, checked to stay out of the output
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in SERVER.glob("*.sh") if p.name not in ("lib.sh", "contract.sh")))
+def test_every_server_script_documents_and_accepts_dry_run(script: str) -> None:
+    assert "--dry-run" in _help(script)
+    bad = subprocess.run(
+        ["bash", str(SERVER / script), "--dry-run", "--no-such-option"], capture_output=True, text=True, timeout=30
+    )
+    error = bad.stderr.splitlines()[-1]
+    assert bad.returncode != 0 and "--dry-run" not in error, "the next argument is refused, not --dry-run"
+
+
+@pytest.fixture()
+def backup_host(fakes: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A backup config (mode 0600) and BACKUP_DIR with one fresh and one expired dump; `curl` records too."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    for name, age_days in (("botstack-new.dump", 0), ("botstack-old.dump", 9)):
+        dump = backups / name
+        dump.write_bytes(b"PGDMP fake archive")
+        (backups / f"{name}.sha256").write_text(f"{hashlib.sha256(dump.read_bytes()).hexdigest()}  {name}\n")
+        (backups / f"{name}.tables").write_text("public.users\t3\nalembic\t0001\n")
+        stamp = time.time() - age_days * 86400
+        for path in backups.glob(f"{name}*"):
+            os.utime(path, (stamp, stamp))
+    (backups / "latest").symlink_to("botstack-new.dump")
+    token = tmp_path / "bot_token"
+    token.write_text(SECRET_TOKEN)
+    config = tmp_path / "backup.env"
+    config.write_text(
+        f"PG_CONTAINER=botstack-prod-db\nPG_USER=botstack\nPG_DB=botstack\nBACKUP_DIR={backups}\nRETENTION_DAYS=7\n"
+        f"RCLONE_REMOTE=\nALERT_CHAT_ID=-100123\nBOT_TOKEN_FILE={token}\nHEALTHCHECK_URL=https://hc.example/ping-uuid-secret\n"
+    )
+    config.chmod(0o600)
+    curl = Path(fakes["PATH"].split(os.pathsep)[0]) / "curl"
+    curl.write_text(FAKE)
+    curl.chmod(0o755)
+    return {**os.environ, **fakes, "BOTSTACK_BACKUP_CONFIG": str(config), "BACKUPS": str(backups)}
+
+
+def _tree(directory: str) -> dict[str, tuple[float, int]]:
+    return {p.name: (p.lstat().st_mtime, p.lstat().st_size) for p in Path(directory).iterdir()}
+
+
+def _server(script: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SERVER / script), *args], env=env, capture_output=True, text=True, timeout=30, start_new_session=True
+    )
+
+
+def test_backup_dry_run_checks_then_prints_its_steps_and_writes_nothing(backup_host: dict[str, str]) -> None:
+    before = _tree(backup_host["BACKUPS"])
+    dry = _server("backup.sh", ["--dry-run"], backup_host)
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert lines[0] == f"botstack-backup: (dry run) would lock {backup_host['BACKUPS']}/.lock"
+    assert "would dump botstack from container botstack-prod-db (pg_dump -Fc as botstack" in lines[1]
+    assert "verify-backup.sh restores it into the scratch database botstack_verify" in lines[2]
+    deleted = [line for line in lines if "retention would delete" in line]
+    assert sorted(deleted) == [
+        f"botstack-backup: (dry run) retention would delete botstack-old.dump{suffix} (older than 7 days)"
+        for suffix in ("", ".sha256", ".tables")
+    ]
+    assert lines[-2:] == [
+        "botstack-alert: (dry run) would ping the healthcheck URL with: backup ok",
+        "botstack-backup: (dry run) nothing was written, deleted or sent",
+    ]
+    assert _tree(backup_host["BACKUPS"]) == before, "no lock, no dump, nothing deleted, `latest` unchanged"
+    assert _calls(backup_host) == ["docker inspect -f {{.State.Running}} botstack-prod-db"], "no exec, no alert"
+    stopped = _server("backup.sh", ["--dry-run", "--no-verify"], {**backup_host, "FAKE_RUNNING": "false"})
+    assert stopped.returncode == 1 and "container botstack-prod-db is not running" in stopped.stderr
+    assert not any(c.startswith("curl") for c in _calls(backup_host)), "a failed dry run alerts nobody"
+    assert _tree(backup_host["BACKUPS"]) == before
+
+
+def test_verify_dry_run_checks_the_dump_and_prints_the_scratch_steps(backup_host: dict[str, str]) -> None:
+    backups = backup_host["BACKUPS"]
+    dry = _server("verify-backup.sh", ["--dry-run"], backup_host)
+    assert dry.returncode == 0, dry.stderr
+    psql = "docker exec -i botstack-prod-db psql -XAtq -v ON_ERROR_STOP=1 -U botstack -d postgres -c"
+    drop = f'would run: {psql} DROP\\ DATABASE\\ IF\\ EXISTS\\ \\"botstack_verify\\"'
+    assert dry.stdout.splitlines() == [
+        drop,
+        f'would run: {psql} CREATE\\ DATABASE\\ \\"botstack_verify\\"',
+        "would run: docker exec -i botstack-prod-db pg_restore -U botstack -d botstack_verify --exit-on-error --no-owner"
+        f" < {backups}/botstack-new.dump",
+        "botstack-verify: (dry run) would compare the tables, row counts (exact) and alembic version of botstack_verify"
+        f" with {backups}/botstack-new.dump.tables",
+        drop,
+        "botstack-verify: (dry run) nothing was created, restored or dropped",
+    ]
+    assert _calls(backup_host) == ["docker inspect -f {{.State.Running}} botstack-prod-db"]
+    Path(backups, "botstack-new.dump").write_bytes(b"PGDMP changed")
+    bad = _server("verify-backup.sh", ["--dry-run", "botstack-new.dump"], backup_host)
+    assert bad.returncode == 1 and "checksum mismatch" in bad.stderr, "the dry run checks the dump as a real run does"
+
+
+def test_restore_dry_run_asks_nothing_and_names_the_writers_and_the_command(backup_host: dict[str, str]) -> None:
+    dump = f"{backup_host['BACKUPS']}/botstack-new.dump"
+    dry = _server("restore.sh", ["--dry-run", "botstack-new.dump"], {**backup_host, "FAKE_WRITERS": "api worker"})
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "botstack-restore: would stop writers: api worker",
+        "would run: docker exec -i botstack-prod-db pg_restore -U botstack -d botstack --clean --if-exists"
+        f" --exit-on-error --single-transaction < {dump}",
+        "botstack-restore: (dry run) would start the writers again; nothing was stopped or restored",
+    ]
+    assert _calls(backup_host) == [
+        "docker inspect -f {{.State.Running}} botstack-prod-db",
+        "docker ps --filter label=botstack.writer=true --format {{.Names}}",
+    ], "no docker stop, exec or start"
+    missing = _server("restore.sh", ["--dry-run", "none.dump"], backup_host)
+    assert missing.returncode == 1 and "dump" in missing.stderr and "none.dump not found" in missing.stderr
+
+
+def test_pitr_dry_run_makes_the_restore_checks_then_prints_the_plan(backup_host: dict[str, str]) -> None:
+    env = {**backup_host, "FAKE_BACKUP_END": "2026-01-01 00:10:00", "FAKE_WRITERS": "api"}
+    early = _server("pitr.sh", ["--dry-run", "restore", "--at", "2026-01-01 00:05:00"], env)
+    assert early.returncode == 1 and "before the oldest base backup" in early.stderr
+    future = _server("pitr.sh", ["--dry-run", "restore", "--at", "2999-01-01 00:00:00"], env)
+    assert future.returncode == 1 and "in the future" in future.stderr
+    Path(env["CALLS"]).unlink()
+    dry = _server("pitr.sh", ["--dry-run", "restore", "--at", "2026-01-01 00:20:00"], env)
+    assert dry.returncode == 0, dry.stderr
+    one_off = (
+        "docker run --rm --network none --user postgres --read-only --tmpfs /tmp --tmpfs /var/run/postgresql --cap-drop ALL"
+        " --security-opt no-new-privileges -v botstack-prod-pgdata:/var/lib/postgresql/data"
+        " -v /etc/botstack/secrets/pgbackrest.conf:/run/secrets/pgbackrest.conf:ro"
+        " -e PGBACKREST_STANZA=botstack -e PGBACKREST_REPO1_PATH=/var/lib/pgbackrest"
+    )
+    lines = dry.stdout.splitlines()
+    assert lines[:2] == ["botstack-pitr: would stop writers: api", "would run: docker stop -t 60 botstack-prod-db"]
+    assert lines[3] == (
+        f"would run: {one_off} --entrypoint pgbackrest sha256:5e1f restore --log-level-console=info --type=time"
+        " --target=2026-01-01\\ 00:20:00+00 --target-action=promote"
+    )
+    assert lines[4] == "would run: docker start botstack-prod-db"
+    assert lines[-1] == "botstack-pitr: (dry run) nothing was stopped or restored"
+    changing = [c for c in _calls(env) if c.split()[1] in ("stop", "start", "run", "exec") and not c.endswith("pgbackrest info")]
+    assert changing == [], "only `pgbackrest info` ran in the container"
+    backup = _server("pitr.sh", ["--dry-run", "backup", "diff"], env)
+    setup = _server("pitr.sh", ["--dry-run", "setup"], env)
+    assert backup.stdout.splitlines() == [
+        "would run: docker exec botstack-prod-db pgbackrest --repo=1 backup --type=diff --log-level-console=info"
+    ]
+    assert setup.stdout.splitlines() == [
+        "would run: docker exec botstack-prod-db pgbackrest stanza-create",
+        "would run: docker exec botstack-prod-db pgbackrest check",
+    ]
+    assert not [c for c in _calls(env) if c.startswith("docker exec") and not c.endswith("pgbackrest info")]
+
+
+def test_alert_dry_run_prints_the_message_without_sending_or_showing_secrets(backup_host: dict[str, str]) -> None:
+    dry = _server("backup-alert.sh", ["--dry-run", "failure", "backup of botstack FAILED: disk full"], backup_host)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "botstack-alert: (dry run) would send to Telegram chat -100123 through https://api.telegram.org"
+        f" (token from {Path(backup_host['HOME']) / 'bot_token'}): botstack on {os.uname().nodename}:"
+        " backup of botstack FAILED: disk full",
+        "botstack-alert: (dry run) would ping the healthcheck URL's /fail (failure) with: backup of botstack FAILED: disk full",
+    ]
+    assert SECRET_TOKEN not in dry.stdout + dry.stderr and "ping-uuid-secret" not in dry.stdout + dry.stderr
+    assert _calls(backup_host) == [], "no curl"
+    Path(backup_host["HOME"], "bot_token").unlink()
+    unreadable = _server("backup-alert.sh", ["--dry-run", "stale", "old"], backup_host)
+    assert unreadable.returncode == 1 and "not readable" in unreadable.stderr, "the dry run checks the token file"
+
+
+def test_status_dry_run_reports_the_same_and_neither_alerts_nor_moves_the_marker(backup_host: dict[str, str]) -> None:
+    backups = Path(backup_host["BACKUPS"])
+    (backups / ".last-success").write_text(f"{int(time.time()) - 86400}\tbotstack-new.dump\t18\t2\n")
+    stale = _server("backup-status.sh", ["--dry-run", "--alert"], backup_host)
+    assert stale.returncode == 1 and "status: STALE: the last good backup of botstack is 24 h 0 min old" in stale.stdout
+    assert "botstack-alert: (dry run) would send to Telegram chat -100123" in stale.stdout
+    assert f"would run: touch {backups}/.stale-alerted" in stale.stdout
+    assert not (backups / ".stale-alerted").exists() and _calls(backup_host) == []
+    (backups / ".last-success").write_text(f"{int(time.time())}\tbotstack-new.dump\t18\t2\n")
+    (backups / ".stale-alerted").touch()
+    fresh = _server("backup-status.sh", ["--dry-run"], backup_host)
+    lines = fresh.stdout.splitlines()
+    assert fresh.returncode == 0 and (lines[0], lines[-1]) == (f"would run: rm -f {backups}/.stale-alerted", "status: OK")
+    assert (backups / ".stale-alerted").exists()
+    real = _server("backup-status.sh", [], backup_host)
+    assert real.returncode == 0 and "would run" not in real.stdout and not (backups / ".stale-alerted").exists()
