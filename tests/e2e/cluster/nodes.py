@@ -17,7 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.vds.host import RUN_FLAGS, VdsHost, _mapped, _wait, _wait_booted, _wait_ssh, ensure_vds_image
+from tests.e2e.vds.host import (
+    RUN_FLAGS,
+    VdsHost,
+    _mapped,
+    _wait,
+    _wait_booted,
+    _wait_ssh,
+    authorize_root_and_read_host_key,
+    ensure_vds_image,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 IMAGE_DIR = REPO / "tests" / "images" / "cluster-node"
@@ -101,18 +110,7 @@ def _start_node(image: str, network: str, name: str) -> Node:
                 "-v", f"{volume}:/var/lib/docker", "--label", "botstack.test=cluster-node",
                 "-p", "127.0.0.1::22", image)
         _wait_booted(container, 90)
-        _docker("exec", "-i", container, "sh", "-c",
-                "umask 077; mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys",
-                input=(public_key + "\n").encode())
-
-        def host_key_ready():
-            r = _docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
-            return r.returncode == 0 and r.stdout.startswith(b"ssh-ed25519"), r.stderr.decode()
-
-        _wait("sshd host key", host_key_ready, 30)
-        host_key = " ".join(
-            _docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.decode().split()[:2]
-        )
+        host_key = authorize_root_and_read_host_key(container, public_key)
         port = _mapped(container, 22)
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{port} {host_key}\n")

@@ -181,6 +181,19 @@ def _wait_ssh(host: VdsHost) -> None:
     _wait("ssh login", ssh_ok, 30)
 
 
+def authorize_root_and_read_host_key(container: str, public_key: str) -> str:
+    """Authorise the test key for root in a booted test host; wait for sshd's host key and return it (`type key`)."""
+    _docker("exec", "-i", container, "sh", "-c", "umask 077; mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys",
+            input=(public_key + "\n").encode())
+
+    def host_key_ready():
+        r = _docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
+        return r.returncode == 0 and r.stdout.startswith(b"ssh-ed25519"), r.stderr.decode()
+
+    _wait("sshd host key", host_key_ready, 30)
+    return " ".join(_docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.decode().split()[:2])
+
+
 def start_vds_host(publish: tuple[int, ...] = (), name: str | None = None, boot_timeout: float = 90) -> VdsHost:
     """Start a test host; `publish` lists extra container ports to map on 127.0.0.1 (random ports)."""
     image = ensure_vds_image()
@@ -200,17 +213,7 @@ def start_vds_host(publish: tuple[int, ...] = (), name: str | None = None, boot_
         _docker("run", "-d", "--name", container, "--hostname", "vds", *RUN_FLAGS,
                 "-v", f"{volume}:/var/lib/docker", "--label", "botstack.test=vds", *ports, image)
         _wait_booted(container, boot_timeout)
-        _docker("exec", "-i", container, "sh", "-c",
-                "umask 077; mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys",
-                input=(public_key + "\n").encode())
-
-        def host_key_ready():
-            r = _docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
-            return r.returncode == 0 and r.stdout.startswith(b"ssh-ed25519"), r.stderr.decode()
-
-        _wait("sshd host key", host_key_ready, 30)
-        key_fields = _docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.decode().split()
-        host_key = " ".join(key_fields[:2])
+        host_key = authorize_root_and_read_host_key(container, public_key)
 
         ssh_port = _mapped(container, 22)
         known_hosts = workdir / "known_hosts"
