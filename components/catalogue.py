@@ -91,7 +91,3 @@ CATALOGUE = (DATABASE, CACHE, API, WORKER, BOT, WEB)
 APP_SERVICES = (API, WORKER, BOT)  # the backend image's long-running services
 SERVICE_NAMES = tuple(service.name for service in CATALOGUE)
 FULL_ONLY_SERVICE_NAMES = tuple(service.name for service in CATALOGUE if service.full_only)
-
-
-def by_name(name: str) -> Service:
-    return next(service for service in CATALOGUE if service.name == name)

@@ -26,15 +26,6 @@ class Placement:
     target: Target
     server: Server | None
 
-    @property
-    def on_vds(self) -> bool:
-        return self.server is not None
-
-    @property
-    def protect_data(self) -> bool:
-        """On the VDS `destroy` may not delete a data volume at all; locally it only keeps it (retain_on_delete)."""
-        return self.on_vds
-
     def after_server(self) -> list[pulumi.Resource]:
         """What host commands wait for: the provisioned VDS, or nothing locally."""
         return [self.server] if self.server is not None else []
