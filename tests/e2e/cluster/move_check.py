@@ -68,8 +68,7 @@ def main() -> None:
     try:
         manager = form_swarm(cluster)
         database_node, other = cluster.nodes[1], cluster.nodes[2]
-        cluster.load_image(POSTGRES_IMAGE)
-        cluster.load_image(PROBE_IMAGE)
+        cluster.load_images({node.name: (POSTGRES_IMAGE, PROBE_IMAGE) for node in cluster.nodes})
         manager.docker("node", "update", "--label-add", "botstack.database=true", database_node.name)
         network = manager.docker("network", "create", "-d", "overlay", "--internal", "--attachable", "backend").strip()
         # dnsrr as the stack's services (this machine's kernel has no IPVS for a virtual IP)

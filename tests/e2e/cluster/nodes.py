@@ -75,47 +75,49 @@ class Cluster:
     network: str
     nodes: list[Node]
 
-    def load_image(self, image: str) -> None:
-        """Ship a local image to every node (`docker save` once, `docker load` on the nodes side by side)."""
-        with tempfile.TemporaryDirectory(prefix="botstack-image-") as tmp:
-            archive = Path(tmp) / "image.tar"
-            _docker("save", "-o", str(archive), image)
+    def load_images(self, images: dict[str, tuple[str, ...]]) -> None:
+        """Each node gets its images (`docker save | docker load` in place of the pull from a registry a real node
+        would do, which there is none of here), the nodes side by side."""
 
-            def load(node: Node) -> None:
-                with archive.open("rb") as data:
-                    subprocess.run(["docker", "exec", "-i", node.host.container, "docker", "load", "-q"],
-                                   stdin=data, check=True, capture_output=True)
+        def load(node: Node) -> None:
+            save = subprocess.Popen(["docker", "save", *images[node.name]], stdout=subprocess.PIPE)
+            loaded = subprocess.run(["docker", "exec", "-i", node.host.container, "docker", "load", "-q"],
+                                    stdin=save.stdout, capture_output=True)
+            assert save.stdout is not None
+            save.stdout.close()
+            assert save.wait() == 0 and loaded.returncode == 0, loaded.stderr.decode()
 
-            with ThreadPoolExecutor(len(self.nodes)) as pool:
-                list(pool.map(load, self.nodes))
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(load, (node for node in self.nodes if images.get(node.name))))
 
     def stop(self) -> None:
         if self.nodes:
             with ThreadPoolExecutor(len(self.nodes)) as pool:
                 list(pool.map(lambda node: node.host.stop(), self.nodes))
         _docker("network", "rm", self.network, check=False)
+        if self.nodes:
+            shutil.rmtree(self.nodes[0].host.workdir, ignore_errors=True)  # the nodes' shared key
 
 
-def _start_node(image: str, network: str, name: str) -> Node:
+def _start_node(image: str, network: str, name: str, key_path: Path, publish: tuple[int, ...] = ()) -> Node:
     container = f"{network}-{name}"
     volume = f"{container}-docker"
-    workdir = Path(tempfile.mkdtemp(prefix="botstack-node-"))
-    key_path = workdir / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "botstack-test", "-f", str(key_path)],
-                   check=True)
-    public_key = (workdir / "id_ed25519.pub").read_text().strip()
+    workdir = key_path.parent
+    public_key = key_path.with_suffix(".pub").read_text().strip()
     _docker("volume", "create", volume)
     try:
+        published = [arg for port in publish for arg in ("-p", f"127.0.0.1::{port}")]
         _docker("run", "-d", "--name", container, "--hostname", name, "--network", network, *RUN_FLAGS,
                 "-v", f"{volume}:/var/lib/docker", "--label", "botstack.test=cluster-node",
-                "-p", "127.0.0.1::22", image)
+                "-p", "127.0.0.1::22", *published, image)
         _wait_booted(container, 90)
         host_key = authorize_root_and_read_host_key(container, public_key)
         port = _mapped(container, 22)
-        known_hosts = workdir / "known_hosts"
+        known_hosts = workdir / f"known_hosts_{name}"
         known_hosts.write_text(f"[127.0.0.1]:{port} {host_key}\n")
         host = VdsHost(container=container, volume=volume, port=port, key_path=key_path, public_key=public_key,
-                       host_key=host_key, known_hosts=known_hosts, workdir=workdir)
+                       host_key=host_key, known_hosts=known_hosts, workdir=workdir,
+                       published={p: _mapped(container, p) for p in publish})
         _wait_ssh(host)
 
         def engine_up():
@@ -129,19 +131,25 @@ def _start_node(image: str, network: str, name: str) -> Node:
     except BaseException:
         _docker("rm", "-f", "-v", container, check=False)
         _docker("volume", "rm", "-f", volume, check=False)
-        shutil.rmtree(workdir, ignore_errors=True)
         raise
 
 
-def start_cluster(names: tuple[str, ...] = ("node1", "node2", "node3")) -> Cluster:
-    """Start the nodes side by side on a new private network; nothing is swarm yet."""
+def start_cluster(names: tuple[str, ...] = ("node1", "node2", "node3"),
+                  publish: dict[str, tuple[int, ...]] | None = None) -> Cluster:
+    """Start the nodes side by side on a new private network, root reachable with one new key (`key_path` of every
+    node's host); `publish` maps container ports of a node on 127.0.0.1. Nothing is provisioned or swarm yet."""
     image = ensure_node_image()
     network = f"botstack-test-swarm-{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="botstack-cluster-"))
+    key_path = workdir / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "botstack-test", "-f", str(key_path)],
+                   check=True)
     _docker("network", "create", network)
     cluster = Cluster(network, [])
     try:
         with ThreadPoolExecutor(len(names)) as pool:
-            futures = [pool.submit(_start_node, image, network, name) for name in names]
+            futures = [pool.submit(_start_node, image, network, name, key_path, (publish or {}).get(name, ()))
+                       for name in names]
             for future in futures:
                 cluster.nodes.append(future.result())
     except BaseException:

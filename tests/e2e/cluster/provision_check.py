@@ -95,7 +95,7 @@ def main() -> None:
             script = cluster_swarm.join_script(worker.address, manager.address)
             ids[worker.name] = worker.host.run(script, input=token + "\n").stdout.strip()
         print(manager.docker("node", "ls"))
-        cluster.load_image(PROBE_IMAGE)
+        cluster.load_images({node.name: (PROBE_IMAGE,) for node in cluster.nodes})
         manager.docker("network", "create", "-d", "overlay", "--attachable", "app")
         manager.docker("service", "create", "-d", "--name", "api", "--network", "app", "--endpoint-mode", "dnsrr",
                        "--replicas", "2", "--constraint", "node.role==worker", PROBE_IMAGE, "sh", "-c", WHOAMI)
