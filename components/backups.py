@@ -34,6 +34,8 @@ class BackupsArgs:
     database: DatabaseConfig  # which database and role to dump
     telegram_api_url: str  # alerts go through the bot's Bot API
     pitr: PitrConfig | None = None  # point-in-time recovery, when it is on
+    # the database is a swarm service (the cluster stack): backup.sh finds its task's container by the service's label
+    database_is_service: bool = False
 
 
 class Backups(pulumi.ComponentResource):
@@ -56,7 +58,7 @@ def install_arguments(args: BackupsArgs) -> list[str | int]:
     arguments: list[str | int] = [
         "--schedule", backup.schedule,
         "--retention-days", backup.retention_days,
-        "--container", args.naming.container(DATABASE.name),
+        "--service" if args.database_is_service else "--container", args.naming.container(DATABASE.name),
         "--db", args.database.name,
         "--db-user", args.database.user,
     ]  # fmt: skip

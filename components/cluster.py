@@ -21,6 +21,7 @@ import pulumi_docker as docker
 
 from components import catalogue, placement
 from components.app_service import AppServiceArgs, app_container_spec
+from components.backups import Backups, BackupsArgs
 from components.catalogue import API, APP_SERVICES, BACKEND, BOT, CACHE, DATABASE, EDGE, WEB, Service
 from components.cluster_config import ClusterConfig, ClusterNode
 from components.cluster_services import (
@@ -66,6 +67,7 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
     if cluster is None or config.ssh_private_key is None:
         raise ValueError("build_cluster needs botstack:cluster and botstack:sshPrivateKey (the config checks both)")
     images = cluster_images(config, stack)
+    refuse_pitr(config, stack)
     naming = Naming(project, stack)
     private_key = secret(config.ssh_private_key.get_secret_value())
 
@@ -121,6 +123,14 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
             depends_on=[services[DATABASE.name], secrets],
         ),
         opts=pulumi.ResourceOptions(depends_on=[database_node, swarm]),
+    )
+    # verified backups as on one VDS, on the node that holds the database's volume (its task runs there)
+    Backups(
+        "backups",
+        BackupsArgs(
+            naming, database_node.target, config.backup, config.database, config.telegram_api_url, database_is_service=True
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[database_node, services[DATABASE.name], secrets]),
     )
     schema_ready = [services[DATABASE.name], services[CACHE.name], migrations]
     # as on one VDS: the bot reads no table, and Caddy holds requests until an API answers, so both start beside
@@ -307,6 +317,17 @@ def cluster_images(config: StackConfig, stack: str) -> dict[str, str]:
             f"pulumi config set -s {stack} --path 'botstack:images.tag' sha-1a2b3c4"
         )
     return {"backend": str(refs["backend"]), "web": str(refs["web"]), "postgres": images.postgres, "redis": images.redis}
+
+
+def refuse_pitr(config: StackConfig, stack: str) -> None:
+    """Point-in-time recovery needs pgBackRest in the database's image and pitr.sh working on a fixed container
+    name: neither is there on a cluster yet (docs/cluster.md), so turning it on is an error, not a silent no-op."""
+    if config.pitr is not None:
+        raise ConfigError(
+            f"{HEADER.format(stack=stack)}\n- botstack:backup.pitr.enabled: point-in-time recovery is not available on a "
+            "cluster yet (the verified dumps are).\n"
+            f"  fix: pulumi config rm -s {stack} --path 'botstack:backup.pitr.enabled'"
+        )
 
 
 def cluster_entrypoint(config: StackConfig, cluster: ClusterConfig) -> Entrypoint:

@@ -5,6 +5,8 @@
 #
 # Config: /etc/botstack/backup.env (or --config / $BOTSTACK_BACKUP_CONFIG), mode 0600, root-owned:
 #   PG_CONTAINER=botstack-prod-db   PG_USER=botstack   PG_DB=botstack
+#   PG_SERVICE=           # instead of PG_CONTAINER on a swarm node: the database service, whose running task's
+#                         # container on this node is found by its com.docker.swarm.service.name label at each run
 #   BACKUP_DIR=/var/backups/botstack   RETENTION_DAYS=7
 #   RCLONE_REMOTE=        # optional, e.g. "offsite:botstack" (rclone's own config holds credentials)
 #   AGE_RECIPIENT=        # optional age public key (age1...); the private key never goes on the server
@@ -64,7 +66,9 @@ load_config() {
   [[ $(stat -c '%a' "$CONFIG") == 600 ]] || die "config $CONFIG must be mode 0600"
   # shellcheck disable=SC1090
   source "$CONFIG"
-  : "${PG_CONTAINER:?PG_CONTAINER not set in $CONFIG}" "${PG_USER:?}" "${PG_DB:?}"
+  PG_SERVICE=${PG_SERVICE:-}
+  [[ -n $PG_SERVICE ]] || : "${PG_CONTAINER:?PG_CONTAINER not set in $CONFIG}"
+  : "${PG_USER:?}" "${PG_DB:?}"
   BACKUP_DIR=${BACKUP_DIR:-$BOTSTACK_BACKUP_DIR}
   RETENTION_DAYS=${RETENTION_DAYS:-7}
   RCLONE_REMOTE=${RCLONE_REMOTE:-}
@@ -72,6 +76,27 @@ load_config() {
   DO_VERIFY=${DO_VERIFY:-${VERIFY:-1}}
   [[ $RETENTION_DAYS =~ ^[0-9]+$ && $RETENTION_DAYS -ge 1 ]] || die "RETENTION_DAYS must be a whole number >= 1"
   [[ -d $BACKUP_DIR ]] || die "backup directory $BACKUP_DIR missing"
+}
+
+# A swarm task's container gets a new name with every task (a restart, an update, a move), so the config names the
+# service and the container is the one of its running task on this node.
+find_service_container() {
+  [[ -n $PG_SERVICE ]] || return 0
+  local found
+  found=$(docker ps -q --filter "label=com.docker.swarm.service.name=$PG_SERVICE" --filter status=running) \
+    || die "docker ps failed (is Docker running?)"
+  [[ -n $found ]] || die "no running task of service $PG_SERVICE on this node (backups run on the database's node)"
+  [[ $found != *$'\n'* ]] || die "more than one running task of service $PG_SERVICE on this node"
+  PG_CONTAINER=$found
+}
+
+# verify-backup.sh reads the container from the config: for a service, the config plus the container found above.
+verify() {
+  if [[ -n $PG_SERVICE ]]; then
+    "$SCRIPT_DIR/verify-backup.sh" --config <(cat "$CONFIG" && printf 'PG_CONTAINER=%s\n' "$PG_CONTAINER") "$@"
+  else
+    "$SCRIPT_DIR/verify-backup.sh" --config "$CONFIG" "$@"
+  fi
 }
 
 take_lock() {
@@ -137,6 +162,7 @@ offsite() {
 plan() {
   local name f
   name="$PG_DB-$(date -u +%Y%m%dT%H%M%SZ).dump"
+  find_service_container
   require_running "$PG_CONTAINER"
   [[ -z $AGE_RECIPIENT ]] || command -v age >/dev/null || die "AGE_RECIPIENT is set but age is not installed"
   [[ -z $RCLONE_REMOTE ]] || command -v rclone >/dev/null || die "RCLONE_REMOTE is set but rclone is not installed"
@@ -166,6 +192,7 @@ main() {
   trap finish EXIT
   take_lock
   ALERTABLE=1
+  find_service_container
   local stamp name tmp final sum started
   started=$(date -u +%s)
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -175,7 +202,7 @@ main() {
   TMP_FILES+=("$tmp" "$tmp.age" "$BACKUP_DIR/.$name.sha256.partial" "$BACKUP_DIR/.latest.partial" "$tables" "$tables.raw")
   dump "$tmp" "$tables"
   if [[ $DO_VERIFY == 1 ]]; then
-    "$SCRIPT_DIR/verify-backup.sh" --config "$CONFIG" --expect "$tables" "$tmp" \
+    verify --expect "$tables" "$tmp" \
       || die "verification of the new dump failed"
   fi
   final=$name

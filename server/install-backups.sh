@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-backups.sh - install the backup scripts, their config and a cron entry; idempotent.
 #
-# usage: install-backups.sh --container NAME --db NAME --db-user NAME [--schedule "0 */6 * * *"]
+# usage: install-backups.sh (--container NAME | --service NAME) --db NAME --db-user NAME [--schedule "0 */6 * * *"]
 #                           [--retention-days 7] [--rclone-remote REMOTE:PATH] [--age-recipient age1...]
 #                           [--alert-chat-id ID --bot-token-file FILE] [--telegram-api-url URL]
 #                           [--healthcheck-url URL] [--stale-after-minutes 780]
@@ -16,6 +16,8 @@
 # Creates the backup directory (0700). Installs logrotate, and age / rclone when a recipient / remote
 # is given, from the distribution. rclone's remote credentials are NOT handled here: put them in
 # /root/.config/rclone/rclone.conf (0600) yourself.
+# --service: the database is a swarm service (the cluster stack) whose task runs on this node: backup.sh finds its
+# container at each run by the service's label (a task's container name changes with every task).
 # --pitr: point-in-time recovery is on (the database image has pgBackRest and archives WAL): installs
 # pitr.sh, a cron line for the base backup on --pitr-schedule, and backup-status.sh reports the archive.
 # --run-now: then run the first backup (verified by a restore) at once, and with --pitr create the stanza,
@@ -37,7 +39,7 @@ readonly SCRIPTS=(backup.sh verify-backup.sh restore.sh backup-alert.sh backup-s
 SCHEDULE="0 */6 * * *"
 RETENTION_DAYS=7
 STALE_AFTER_MINUTES=780
-PG_CONTAINER="" PG_DB="" PG_USER="" RCLONE_REMOTE="" AGE_RECIPIENT=""
+PG_CONTAINER="" PG_SERVICE="" PG_DB="" PG_USER="" RCLONE_REMOTE="" AGE_RECIPIENT=""
 ALERT_CHAT_ID="" BOT_TOKEN_FILE="" TELEGRAM_API_URL="https://api.telegram.org" HEALTHCHECK_URL=""
 PITR=0 PITR_SCHEDULE="15 3 * * *"
 RUN_NOW=0
@@ -47,6 +49,7 @@ parse_args() {
   while (($#)); do
     case "$1" in
       --container) PG_CONTAINER=${2:?}; shift 2 ;;
+      --service) PG_SERVICE=${2:?}; shift 2 ;;
       --db) PG_DB=${2:?}; shift 2 ;;
       --user|--db-user) PG_USER=${2:?}; shift 2 ;;
       --schedule) SCHEDULE=${2:?}; shift 2 ;;
@@ -65,9 +68,13 @@ parse_args() {
       *) help_or_unknown "$1" ;;
     esac
   done
-  [[ -n $PG_CONTAINER && -n $PG_DB && -n $PG_USER ]] || usage_error "--container, --db and --db-user are required"
+  [[ -n $PG_CONTAINER$PG_SERVICE && -n $PG_DB && -n $PG_USER ]] \
+    || usage_error "--container (or --service), --db and --db-user are required"
+  [[ -z $PG_CONTAINER || -z $PG_SERVICE ]] || usage_error "--container and --service exclude each other"
+  # pitr.sh works on the database container by name, with pgBackRest in its image: not on a swarm service
+  ((!PITR)) || [[ -z $PG_SERVICE ]] || usage_error "--pitr works with --container only"
   local v
-  for v in "$PG_CONTAINER" "$PG_DB" "$PG_USER"; do
+  for v in "${PG_CONTAINER:-$PG_SERVICE}" "$PG_DB" "$PG_USER"; do
     [[ $v =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid name: $v"
   done
   [[ $RETENTION_DAYS =~ ^[1-9][0-9]*$ ]] || die "--retention-days must be a whole number >= 1"
@@ -94,6 +101,11 @@ ensure_pkg() {
   changed "package $1 installed"
 }
 
+# which database backup.sh dumps: the container by its name, or a swarm service's task (found at each run)
+database_line() {
+  if [[ -n $PG_SERVICE ]]; then echo "PG_SERVICE=$PG_SERVICE"; else echo "PG_CONTAINER=$PG_CONTAINER"; fi
+}
+
 cron_file() {
   cat <<EOF2
 # managed by botstack install-backups.sh
@@ -117,7 +129,7 @@ main() {
   done
   put_file "$CONFIG" 600 root:root <<EOF2
 # managed by botstack install-backups.sh (no secrets here)
-PG_CONTAINER=$PG_CONTAINER
+$(database_line)
 PG_USER=$PG_USER
 PG_DB=$PG_DB
 BACKUP_DIR=$BACKUP_DIR

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +20,15 @@ from components.naming import Naming
 from components.stack import backups_args
 from tests.unit.conftest import BOT_TOKEN, HOST_KEY, new_private_key
 from tests.unit.harness import config_entries, is_secret, run_stack, unwrap
-from tests.unit.test_scripts import STACK_SH, _calls, _run, fakes  # noqa: F401 - fakes is a fixture
+from tests.unit.test_scripts import (  # noqa: F401 - fakes and backup_host are fixtures
+    SERVER,
+    STACK_SH,
+    _calls,
+    _run,
+    _server,
+    backup_host,
+    fakes,
+)
 
 NAMING = Naming("botstack", "prod")
 TARGET = Target(scripts_dir="/home/deploy/botstack/server", secrets_dir="/etc/botstack/secrets")
@@ -230,3 +242,79 @@ def test_bad_pitr_settings_name_the_key_and_the_fix_and_never_echo_a_secret(priv
     for line in expected:
         assert line in message, message
     assert "too-short" not in message and "with spaces" not in message and "not a key" not in message
+
+
+# ---- a swarm's database (the cluster stack) -------------------------------------------------------------------------
+
+
+def test_a_database_service_is_named_by_service_not_container():
+    args = backups_args(validate("dev", {}), NAMING, TARGET)
+    arguments = arguments_of(dataclasses.replace(args, database_is_service=True))
+    assert arguments[arguments.index("--service") + 1] == "botstack-prod-database"
+    assert "--container" not in arguments
+
+
+# A docker stand-in for the service lookup: $TASKS holds the ids `docker ps` answers for the service's label.
+SWARM_DOCKER = r"""#!/usr/bin/env bash
+{ printf '%s' "$(basename "$0")"; printf ' %s' "$@"; printf '\n'; } >>"$CALLS"
+case "$*" in
+  "ps -q --filter label=com.docker.swarm.service.name=botstack-swarm-database --filter status=running")
+    printf '%s\n' $TASKS ;;
+  "inspect -f {{.State.Running}} "*) echo true ;;
+esac
+"""
+
+
+@pytest.fixture()
+def swarm_backup_host(backup_host: dict[str, str]) -> dict[str, str]:  # noqa: F811
+    """backup_host's config naming the database service instead of a container, and a docker that knows its task."""
+    config = Path(backup_host["BOTSTACK_BACKUP_CONFIG"])
+    config.write_text(config.read_text().replace("PG_CONTAINER=botstack-prod-db", "PG_SERVICE=botstack-swarm-database"))
+    docker = Path(backup_host["PATH"].split(os.pathsep)[0]) / "docker"
+    docker.write_text(SWARM_DOCKER)
+    return backup_host
+
+
+def test_backup_finds_the_database_service_s_task_on_this_node(swarm_backup_host: dict[str, str]) -> None:
+    dry = _server("backup.sh", ["--dry-run"], {**swarm_backup_host, "TASKS": "3f2a1b4c5d6e"})
+    assert dry.returncode == 0, dry.stderr
+    assert "would dump botstack from container 3f2a1b4c5d6e (pg_dump -Fc as botstack" in dry.stdout
+    assert _calls(swarm_backup_host)[:2] == [
+        "docker ps -q --filter label=com.docker.swarm.service.name=botstack-swarm-database --filter status=running",
+        "docker inspect -f {{.State.Running}} 3f2a1b4c5d6e",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tasks", "error"),
+    [
+        ("", "no running task of service botstack-swarm-database on this node (backups run on the database's node)"),
+        ("3f2a1b4c5d6e 9a8b7c6d5e4f", "more than one running task of service botstack-swarm-database on this node"),
+    ],
+)
+def test_backup_without_exactly_one_task_of_the_service_fails_loudly(
+    swarm_backup_host: dict[str, str], tasks: str, error: str
+) -> None:
+    failed = _server("backup.sh", ["--no-verify"], {**swarm_backup_host, "TASKS": tasks})
+    assert failed.returncode == 1 and f"botstack-backup: FAILED: {error}" in failed.stderr
+    # a real run alerts: the lookup fails after the lock, like a failed dump
+    assert any(call.startswith("curl") for call in _calls(swarm_backup_host)), _calls(swarm_backup_host)
+    backups = Path(swarm_backup_host["BACKUPS"])
+    assert error in (backups / ".last-failure").read_text() and (backups / "latest").resolve().name == "botstack-new.dump"
+
+
+def _install(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(SERVER / "install-backups.sh"), *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--container", "c", "--service", "s"], "--container and --service exclude each other"),
+        (["--service", "s", "--pitr"], "--pitr works with --container only"),
+        (["--service", "bad name!"], "invalid name: bad name!"),
+    ],
+)
+def test_install_refuses_a_service_with_a_container_or_pitr(args: list[str], error: str) -> None:
+    result = _install(*args, "--db", "botstack", "--db-user", "botstack")
+    assert result.returncode != 0 and error in result.stderr, result.stderr

@@ -254,3 +254,25 @@ def test_a_cluster_needs_prebuilt_images(private_key):
     message = str(error.value)
     assert "botstack:images.repository: is required with cluster" in message
     assert "pulumi config set -s swarm --path 'botstack:images.repository'" in message
+
+
+def test_verified_backups_are_installed_on_the_database_node_by_service_name(declared):
+    mocks, _ = declared
+    install = commands(mocks)["backups-install"]
+    assert unwrap(install.inputs["connection"])["host"] == "203.0.113.11"  # node1 holds the database
+    words = install.inputs["create"].split()
+    assert words[:3] == ["sudo", "bash", "/home/deploy/botstack/server/install-backups.sh"]
+    # the service, not a container name: a swarm task's container is found by its label at each run
+    assert words[words.index("--service") + 1] == "botstack-swarm-database" and "--container" not in words
+    assert "--run-now" in words and "--pitr" not in words
+    deps = " ".join(mocks.named("backups").options["dependencies"])
+    assert "server-node1" in deps and "service-database" in deps and "secrets" in deps
+
+
+def test_point_in_time_recovery_on_a_cluster_is_a_config_error(private_key):
+    config = full_cluster(private_key) | {"backup": {"pitr": {"enabled": True}}}
+    with pytest.raises(ConfigError) as error:
+        run_stack(config, STACK)
+    message = str(error.value)
+    assert "botstack:backup.pitr.enabled: point-in-time recovery is not available on a cluster yet" in message
+    assert "pulumi config rm -s swarm --path 'botstack:backup.pitr.enabled'" in message
