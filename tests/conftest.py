@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
+pytest_plugins = ("tests.module_times",)
+
 
 @dataclass(frozen=True)
 class AllowedSkip:
