@@ -5,8 +5,10 @@ Each secret `x` of the entry reaches the container as the file in `X_FILE`, neve
 - api and worker start their replacement, and wait until it is healthy, while the old container still serves; the
   old one gets SIGTERM after the rest of the update and drains (docs/rollout.md). Two workers may take jobs at once,
   which the reliable queue allows (a job is in exactly one worker's processing list; a post is published once).
-- the bot is stopped before its replacement starts (pulumi-docker's default): Telegram allows one getUpdates poller
-  per token and answers a second one 409 Conflict.
+- the bot's replacement starts beside it too, but only as a standby: Telegram allows one getUpdates poller per token
+  and answers a second one 409 Conflict, so a bot polls only while it holds an exclusive lock on a directory in a small
+  volume that both containers mount (the entry's `lock_dir`). The kernel drops the old bot's lock when it stops
+  polling or dies, and the standby, already imported and healthy, polls from then on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from components.naming import Naming
 # what an update and a rollback wait for. 25 failures in a row (50 s, as before) make it unhealthy.
 HEALTH_INTERVAL = "2s"
 HEALTH_RETRIES = 25
+LOCK_DIR_ENV = "POLLER_LOCK_DIR"  # the app's setting that names the lock directory (app/backend: the bot)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class AppService(pulumi.ComponentResource):
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         service = args.service
         super().__init__(service.component_type, name, None, opts)
-        spec = app_container_spec(args)
+        lock = lock_volume(name, service, args.naming, self) if service.lock_dir else None
+        spec = app_container_spec(args, lock.name if lock is not None else None)
         if service.overlaps:
             self.container = overlapping_container(name, spec, args.naming, self, args.depends_on)
         else:
@@ -73,11 +77,15 @@ class AppService(pulumi.ComponentResource):
         self.register_outputs(outputs)
 
 
-def app_container_spec(args: AppServiceArgs) -> ContainerSpec:
-    """The container of an app service, from its catalogue entry."""
+def app_container_spec(args: AppServiceArgs, lock_volume_name: pulumi.Input[str] | None = None) -> ContainerSpec:
+    """The container of an app service, from its catalogue entry; with the volume of its `lock_dir` when given."""
     service = args.service
     envs: dict[str, pulumi.Input[str]] = {f"{name.upper()}_FILE": secret_path(name) for name in service.secrets}
     envs["LOG_LEVEL"] = "INFO"
+    volumes: dict[str, pulumi.Input[str]] = {}
+    if service.lock_dir and lock_volume_name is not None:
+        envs[LOCK_DIR_ENV] = service.lock_dir
+        volumes[service.lock_dir] = lock_volume_name
     envs.update(args.environment)
     return ContainerSpec.of(
         service,
@@ -85,6 +93,7 @@ def app_container_spec(args: AppServiceArgs) -> ContainerSpec:
         command=service.command,
         envs=envs,
         secret_files={name: args.secret_files[name] for name in service.secrets},
+        volumes=volumes,
         healthcheck=Healthcheck(service.healthcheck, interval=HEALTH_INTERVAL, retries=HEALTH_RETRIES),
         networks=[
             NetworkAttachment(args.networks[network], service.aliases_on(network)) for network in service.networks
@@ -112,3 +121,14 @@ def overlapping_container(
         container_options(parent, depends_on), pulumi.ResourceOptions(delete_before_replace=False)
     )
     return docker.Container(f"{name}-container", args, opts=opts)
+
+
+def lock_volume(name: str, service: Service, naming: Naming, parent: pulumi.Resource) -> docker.Volume:
+    """The volume behind a service's `lock_dir`: both containers of an overlapping replacement mount it on the one
+    engine, so a lock one takes on the directory holds against the other. It keeps no data; `destroy` removes it."""
+    return docker.Volume(
+        f"{name}-lock",
+        name=naming.volume(service.name, "lock"),
+        labels=[docker.VolumeLabelArgs(label=key, value=value) for key, value in naming.stack_label().items()],
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

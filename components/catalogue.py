@@ -3,7 +3,8 @@
 A service's network alias is also the host of its URL (the database URL names `db:5432` because the
 database container answers to `db`), its secrets are the files mounted into it, its grace period is how long it
 gets between SIGTERM and the kill, and `overlaps` says how it is replaced: started beside the old container and
-healthy before the old one stops (api, worker), or stopped first (the bot: Telegram allows one poller).
+healthy before the old one stops (api, worker, bot), or stopped first. The bot overlaps only as a standby: Telegram
+allows one poller, so a bot polls only while it holds the lock on `lock_dir`, which every bot container mounts.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Service:
     full_only: bool = False  # runs in profile `full` only
     writes_database: bool = False  # a restore stops it first
     overlaps: bool = False  # the replacement starts, and is healthy, before the old container stops
+    # A directory in a volume that every container of the service mounts: only the container holding a lock on it
+    # works (the bot polls), so a replacement that overlaps waits as a standby until the old container has exited.
+    lock_dir: str | None = None
     command: Sequence[str] | None = None
     component_type: str = ""  # the Pulumi type of its component (part of every child's URN: never rename)
 
@@ -68,7 +72,7 @@ class Service:
 
 # grace_seconds: PostgreSQL checkpoints on a clean shutdown; Redis flushes its append-only file; uvicorn stops
 # accepting and finishes its in-flight requests; the worker finishes the job in hand (unfinished jobs go back to the
-# queue); the bot's long poll returns within seconds. The bot joins edge because the Bot API is on the internet.
+# queue); the bot stops polling at once. The bot joins edge because the Bot API is on the internet.
 # fmt: off
 DATABASE = Service("database", OFFICIAL_IMAGE_USER, grace_seconds=60, alias="db", port=5432, secrets=(DB_PASSWORD,),
                    component_type="botstack:components:Database")
@@ -81,7 +85,7 @@ WORKER = Service("worker", APP_USER, grace_seconds=60, alias="worker", secrets=(
                  writes_database=True, overlaps=True, command=("botstack-worker",),
                  component_type="botstack:components:WorkerService")
 BOT = Service("bot", APP_USER, grace_seconds=15, alias="bot", networks=(BACKEND, EDGE), aliased_on=(BACKEND,),
-              secrets=(BOT_TOKEN,), full_only=True, command=("botstack-bot",),
+              secrets=(BOT_TOKEN,), full_only=True, overlaps=True, lock_dir="/run/poller-lock", command=("botstack-bot",),
               component_type="botstack:components:BotService")
 WEB = Service("web", APP_USER, grace_seconds=10, alias="web", port=80, networks=(EDGE,), aliased_on=(EDGE,),
               component_type="botstack:components:WebFrontend")

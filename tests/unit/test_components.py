@@ -100,7 +100,7 @@ CASES = {
     "bot": (
         "botstack:components:BotService",
         lambda: app_service(BOT, FULL, {"TELEGRAM_API_URL": FULL.telegram_api_url, "API_URL": "http://api:8000"}),
-        {"bot-container"},
+        {"bot-lock", "bot-container"},
     ),
     "web": (
         "botstack:components:WebFrontend",

@@ -49,8 +49,8 @@ def service_of(inputs: dict[str, Any]) -> str:
     return next(item["value"] for item in inputs["labels"] if item["label"] == "botstack.service")
 
 
-@pytest.mark.parametrize("service", ["api", "worker"])
-def test_api_and_worker_start_their_replacement_before_the_old_one_stops(full_dev, service):
+@pytest.mark.parametrize("service", ["api", "worker", "bot"])
+def test_app_services_start_their_replacement_before_the_old_one_stops(full_dev, service):
     mocks, defined = full_dev
     (container,) = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) == service]
     assert defined[container.name] is False  # explicitly create-before-delete
@@ -66,7 +66,22 @@ def test_the_api_is_reached_by_its_alias_on_both_networks(full_dev):
     assert api.inputs["destroyGraceSeconds"] >= 30  # time to drain in-flight requests
 
 
-@pytest.mark.parametrize("service", ["bot", "database", "cache", "web"])
+def test_the_bot_polls_only_while_it_holds_the_lock_on_a_volume_every_bot_container_mounts(full_dev):
+    """The replacement bot is a standby until the old one has stopped polling (app/backend/botstack_app/bot.py): both
+    mount the same volume at the directory the app locks, on the one engine, so their locks exclude each other."""
+    mocks, _ = full_dev
+    (bot,) = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) == "bot"]
+    (lock,) = [r for r in mocks.of_type("docker:index/volume:Volume") if r.name == "bot-lock"]
+    assert lock.inputs["name"] == "botstack-dev-bot-lock"
+    assert lock.inputs["labels"] == [{"label": "botstack.stack", "value": "dev"}]
+    assert not lock.options.get("retainOnDelete") and not lock.options.get("protect")  # no data: destroy removes it
+    assert {"volumeName": "botstack-dev-bot-lock", "containerPath": "/run/poller-lock"} in bot.inputs["volumes"]
+    assert "POLLER_LOCK_DIR=/run/poller-lock" in bot.inputs["envs"]
+    others = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) != "bot"]
+    assert not [r for r in others if any(e.startswith("POLLER_LOCK_DIR=") for e in r.inputs.get("envs") or [])]
+
+
+@pytest.mark.parametrize("service", ["database", "cache", "web"])
 def test_the_others_keep_stop_then_start_and_a_fixed_name(full_dev, service):
     mocks, defined = full_dev
     (container,) = [r for r in mocks.of_type(CONTAINER) if service_of(r.inputs) == service]
@@ -75,8 +90,8 @@ def test_the_others_keep_stop_then_start_and_a_fixed_name(full_dev, service):
 
 
 def test_the_bot_and_web_wait_for_nothing_they_do_not_use(full_dev):
-    """A release's longest path is the bot's stop-then-start: it starts at once, beside the migrations, because the bot
-    reads neither the database nor Redis. Web finds the API per request, so an apply starts it beside the API."""
+    """The bot's replacement starts at once, beside the migrations, because the bot reads neither the database nor
+    Redis. Web finds the API per request, so an apply starts it beside the API."""
     mocks, _ = full_dev
     containers = {service_of(r.inputs): r for r in mocks.of_type(CONTAINER)}
     waits_for = {service: " ".join(r.options["dependencies"]) for service, r in containers.items()}

@@ -4,13 +4,23 @@ BOT_TOKEN[_FILE] is required; TELEGRAM_API_URL points it at api.telegram.org (de
 Bot API server or a test stand-in. Commands: /start, /posts (latest published posts, via API_URL).
 Liveness: every successful Bot API call (getUpdates returns at least every polling timeout) touches
 LIVENESS_DIR/botstack-bot.alive. SIGTERM/SIGINT stop polling after the update in hand.
+
+One poller at a time: Telegram answers a second getUpdates poller 409 Conflict. With POLLER_LOCK_DIR set (a directory
+that every bot container of the stack mounts: docs/rollout.md), the bot imports, asks getMe (healthy from then on: a
+ready standby) and polls only while it holds an exclusive flock on that directory. The kernel releases the lock when
+the holder closes it after its last poll, or when its process dies in any way, so a replacement started beside the
+running bot takes over within POLLER_LOCK_RETRY_SECONDS of the old one's exit instead of importing aiogram then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
+import signal
 import sys
+import time
 from typing import Any
 
 import aiohttp
@@ -28,6 +38,9 @@ from .config import ConfigError, Settings, freeze_startup_objects, get_settings,
 
 log = logging.getLogger("botstack.bot")
 router = Router(name="botstack")
+
+POLLER_LOCK_RETRY_SECONDS = 0.1  # a standby tries for the lock this often: the longest it adds to a handover
+STANDBY_TOUCH_SECONDS = 10.0  # a waiting standby renews its liveness file (well within LIVENESS_MAX_AGE)
 
 
 async def fetch_published(api_url: str, limit: int = 5) -> list[dict[str, Any]]:
@@ -87,11 +100,62 @@ def build(settings: Settings) -> tuple[Bot, Dispatcher]:
     return bot, dispatcher
 
 
+def try_lock(fd: int) -> bool:
+    """Take the exclusive lock on `fd` if nobody holds it; never blocks."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+async def take_poller_lock(settings: Settings) -> int | None:
+    """Wait until this bot may poll: the fd holding the lock on POLLER_LOCK_DIR (None when it is not set).
+
+    The directory is opened read-only: flock needs no write access, and nothing is ever written there. While another
+    bot holds the lock, the liveness file is renewed, so the healthcheck reports a ready standby."""
+    if not settings.poller_lock_dir:
+        return None
+    fd = os.open(settings.poller_lock_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if try_lock(fd):
+            return fd
+        log.info("standby: another bot polls; waiting for the poller lock on %s", settings.poller_lock_dir)
+        waited_since = renewed = time.monotonic()
+        while not try_lock(fd):
+            await asyncio.sleep(POLLER_LOCK_RETRY_SECONDS)
+            if time.monotonic() - renewed >= STANDBY_TOUCH_SECONDS:
+                liveness.touch(settings, "bot")
+                renewed = time.monotonic()
+        log.info("took the poller lock after %.1f s of standby", time.monotonic() - waited_since)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def stop_on_signals() -> None:
+    """SIGTERM/SIGINT before polling starts (a standby being removed) end the bot at once; polling installs its own."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    if task is not None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+
+
 async def run(settings: Settings) -> None:
     bot, dispatcher = build(settings)
+    stop_on_signals()
+    lock: int | None = None
     try:
+        await bot.me()  # getMe: the token works and the Bot API answers (the liveness file says so) before any poll
+        lock = await take_poller_lock(settings)
         await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=True)
+    except asyncio.CancelledError:
+        log.info("stopped before polling")
     finally:
+        await bot.session.close()  # already closed when polling ran; a standby stopped early closes it here
+        if lock is not None:
+            os.close(lock)  # the next bot may poll now: this one's polling has ended and its session is closed
         liveness.remove(settings, "bot")
 
 

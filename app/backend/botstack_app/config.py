@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = 15  # a worker whose lease is older than this is dead; its jobs are re-queued
     publish_delay_seconds: float = 0.0  # simulated channel latency per publication (demo/tests)
 
+    # bot: poll only while holding a lock on this directory, shared by every bot container of the stack (empty: no lock)
+    poller_lock_dir: str = ""
+
     # liveness files read by `botstack-healthcheck worker|bot`
     liveness_dir: str = probe_defaults.LIVENESS_DIR
     liveness_max_age: int = probe_defaults.LIVENESS_MAX_AGE
