@@ -1,5 +1,5 @@
 """The swarm suite is marked `cluster` (besides `e2e`): it starts three Docker-in-Docker nodes and takes about
-1.5-2 minutes, so a run can leave it out with `-m "not cluster"`."""
+2.5 minutes, so a run can leave it out with `-m "not cluster"`."""
 
 from __future__ import annotations
 
