@@ -95,7 +95,7 @@ class Deployed:
         return sorted(word.split("/")[0] for word in lines if word.endswith("/Running"))
 
 
-def stack_config(cluster: Cluster, api_replicas: int = 2, backend: str = BACKEND_IMAGE) -> dict[str, str]:
+def stack_config(cluster: Cluster, api_replicas: int = 2, backend: str = BACKEND_IMAGE, **extra: Any) -> dict[str, str]:
     nodes: dict[str, dict[str, Any]] = {
         node.name: {"host": "127.0.0.1", "port": node.host.port, "swarmAddress": node.address, "hostKey": node.host.host_key}
         for node in cluster.nodes
@@ -109,7 +109,7 @@ def stack_config(cluster: Cluster, api_replicas: int = 2, backend: str = BACKEND
         "sshPrivateKey": cluster.nodes[0].host.key_path.read_text(),
         "images": {"backend": backend, "web": WEB_IMAGE, "postgres": POSTGRES_IMAGE, "redis": REDIS_IMAGE},
         "deployCheck": {"url": f"http://127.0.0.1:{web.host.published[80]}/api/health", "timeoutSeconds": 120},
-    }  # fmt: skip
+    } | extra  # fmt: skip
     return {f"botstack:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
