@@ -85,7 +85,7 @@ class LivenessMiddleware(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         response = await make_request(bot, method)
         try:
-            liveness.touch(self.settings, "bot")
+            liveness.touch(self.settings.liveness_dir, "bot")
         except OSError as exc:
             log.warning("cannot write the liveness file: %s", exc)
         return response
@@ -125,7 +125,7 @@ async def take_poller_lock(settings: Settings) -> int | None:
         while not try_lock(fd):
             await asyncio.sleep(POLLER_LOCK_RETRY_SECONDS)
             if time.monotonic() - renewed >= STANDBY_TOUCH_SECONDS:
-                liveness.touch(settings, "bot")
+                liveness.touch(settings.liveness_dir, "bot")
                 renewed = time.monotonic()
         log.info("took the poller lock after %.1f s of standby", time.monotonic() - waited_since)
         return fd
@@ -156,7 +156,7 @@ async def run(settings: Settings) -> None:
         await bot.session.close()  # already closed when polling ran; a standby stopped early closes it here
         if lock is not None:
             os.close(lock)  # the next bot may poll now: this one's polling has ended and its session is closed
-        liveness.remove(settings, "bot")
+        liveness.remove(settings.liveness_dir, "bot")
 
 
 def main() -> None:

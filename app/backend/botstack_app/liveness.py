@@ -1,36 +1,36 @@
-"""Liveness files under LIVENESS_DIR (/tmp, a tmpfs in the containers) read by botstack-healthcheck."""
+"""Liveness files under LIVENESS_DIR (/tmp, a tmpfs in the containers) read by botstack-healthcheck.
+
+`os` and `time` only (no pathlib, no typing): Docker runs the healthcheck, which imports this, every few seconds
+inside the service's CPU limit, and each import a probe skips is CPU that a starting service keeps.
+"""
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
-from typing import Protocol
 
 
-class LivenessSettings(Protocol):
-    """What these functions read: the app's Settings, or the healthcheck's standard-library stand-in for them."""
-
-    liveness_dir: str
+def liveness_path(liveness_dir: str, component: str) -> str:
+    return os.path.join(liveness_dir, f"botstack-{component}.alive")
 
 
-def liveness_path(settings: LivenessSettings, component: str) -> Path:
-    return Path(settings.liveness_dir) / f"botstack-{component}.alive"
-
-
-def touch(settings: LivenessSettings, component: str) -> None:
-    path = liveness_path(settings, component)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(str(time.time()), encoding="ascii")
+def touch(liveness_dir: str, component: str) -> None:
+    path = liveness_path(liveness_dir, component)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="ascii") as handle:
+        handle.write(str(time.time()))
     os.replace(tmp, path)
 
 
-def remove(settings: LivenessSettings, component: str) -> None:
-    liveness_path(settings, component).unlink(missing_ok=True)
+def remove(liveness_dir: str, component: str) -> None:
+    try:  # noqa: SIM105 - contextlib would be one more module for every probe to import
+        os.unlink(liveness_path(liveness_dir, component))
+    except FileNotFoundError:
+        pass
 
 
-def age(settings: LivenessSettings, component: str) -> float | None:
+def age(liveness_dir: str, component: str) -> float | None:
     try:
-        return time.time() - liveness_path(settings, component).stat().st_mtime
+        return time.time() - os.stat(liveness_path(liveness_dir, component)).st_mtime
     except FileNotFoundError:
         return None

@@ -57,7 +57,7 @@ class Worker:
         while not self.done.is_set():
             try:
                 self.queue.renew()
-                liveness.touch(self.settings, "worker")
+                liveness.touch(self.settings.liveness_dir, "worker")
             except (redis.RedisError, OSError) as exc:
                 log.warning("heartbeat failed: %s", type(exc).__name__)
             self.done.wait(interval)
@@ -77,7 +77,7 @@ class Worker:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.queue.register()
-        liveness.touch(self.settings, "worker")
+        liveness.touch(self.settings.liveness_dir, "worker")
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         log.info("worker %s started", self.queue.worker_id)
         last_tick = 0.0
@@ -107,7 +107,7 @@ class Worker:
             log.info("job %s: post %s %s", job.get("id"), job.get("post_id"), result)
         self.done.set()
         self._safe(self.queue.deregister)
-        liveness.remove(self.settings, "worker")
+        liveness.remove(self.settings.liveness_dir, "worker")
         log.info("worker %s stopped", self.queue.worker_id)
         return 0
 
