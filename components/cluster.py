@@ -157,6 +157,9 @@ def build_cluster(config: StackConfig, project: str, stack: str) -> dict[str, An
         "services": {name: service.name for name, service in services.items()},
         "networks": {role: network.name for role, network in overlays.items()},
         "databaseUrl": secrets.database_url,
+        # make backup-now / backup-status run on the node that holds the database (its backups run there); no
+        # dockerHost: one node's engine shows only that node's tasks
+        **{name: value for name, value in database_node.outputs().items() if name != "dockerHost"},
     }
 
 

@@ -141,6 +141,14 @@ source_config() {
   source "$file"
 }
 
+# A backup.env written with --service (a cluster's database node) names a swarm service, not a container: restore.sh
+# and pitr.sh stop the database and the writers by container name, and swarm would start new tasks the moment they
+# stopped, so they refuse instead of half-working.
+refuse_swarm_service() {
+  [[ -z ${PG_SERVICE:-} ]] || die "$1 does not work on a cluster's database yet (service $PG_SERVICE): scale the \
+writers to 0 and pg_restore into the database task as docs/cluster.md shows (Moving a prod stack's data onto a cluster, step 3)"
+}
+
 has_mode() {
   local mode names ids
   read -r mode names ids < <(stat -c '%a %U:%G %u:%g' "$1" 2>/dev/null) || return 1

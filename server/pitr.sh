@@ -61,6 +61,7 @@ parse_args() {
 
 load_config() {
   source_config "$CONFIG" "install-backups.sh writes it"
+  refuse_swarm_service pitr.sh
   : "${PG_CONTAINER:?PG_CONTAINER not set in $CONFIG}" "${PG_DB:?}"
   PITR_BACKUP_MAX_AGE_HOURS=${PITR_BACKUP_MAX_AGE_HOURS:-26}
 }

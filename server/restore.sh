@@ -39,6 +39,7 @@ parse_args() {
 
 load_config() {
   source_config "$CONFIG"
+  refuse_swarm_service restore.sh
   : "${PG_CONTAINER:?}" "${PG_USER:?}" "${PG_DB:?}"
   BACKUP_DIR=${BACKUP_DIR:-$BOTSTACK_BACKUP_DIR}
 }

@@ -276,3 +276,10 @@ def test_point_in_time_recovery_on_a_cluster_is_a_config_error(private_key):
     message = str(error.value)
     assert "botstack:backup.pitr.enabled: point-in-time recovery is not available on a cluster yet" in message
     assert "pulumi config rm -s swarm --path 'botstack:backup.pitr.enabled'" in message
+
+
+def test_the_daily_backup_commands_reach_the_database_node(declared) -> None:
+    _, outputs = declared
+    assert (outputs["sshTarget"], outputs["sshPort"]) == ("deploy@203.0.113.11", 22)
+    assert outputs["backupCommand"].endswith("backup.sh") and outputs["restoreCommand"].endswith("restore.sh")
+    assert "dockerHost" not in outputs, "make logs would show one node's tasks as if they were the stack's"

@@ -799,3 +799,16 @@ def test_status_dry_run_reports_the_same_and_neither_alerts_nor_moves_the_marker
     assert (backups / ".stale-alerted").exists()
     real = _server("backup-status.sh", [], backup_host)
     assert real.returncode == 0 and "would run" not in real.stdout and not (backups / ".stale-alerted").exists()
+
+
+@pytest.mark.parametrize("script, args", [("restore.sh", ["--yes", "botstack-new.dump"]), ("pitr.sh", ["restore", "--latest"])])
+def test_restores_refuse_a_cluster_s_backup_config_and_touch_nothing(
+    backup_host: dict[str, str], script: str, args: list[str]
+) -> None:
+    config = Path(backup_host["BOTSTACK_BACKUP_CONFIG"])
+    config.write_text(config.read_text().replace("PG_CONTAINER=botstack-prod-db\n", "PG_SERVICE=botstack-cluster-database\n"))
+    refused = _server(script, args, backup_host)
+    assert refused.returncode == 1, refused.stdout
+    assert f"{script} does not work on a cluster's database yet (service botstack-cluster-database)" in refused.stderr
+    assert "docs/cluster.md" in refused.stderr and "Traceback" not in refused.stderr
+    assert not Path(backup_host["CALLS"]).exists() or _calls(backup_host) == [], "no docker call at all"
