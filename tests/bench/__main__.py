@@ -84,10 +84,10 @@ def table(botstack: UpdateRun | None, compose: UpdateRun | None, backup: BackupR
             f"| the same, with the same load and no change at all, as long as the update (this machine's noise) "
             f"| {added_of(botstack.quiet_load)} | - |",
             f"| duration of the update command | {secs(botstack.update_seconds)} (`up`, new backend image: "
-            f"migrations, api and worker overlapping their replacements, bot stop-then-start; "
+            f"migrations, api, worker and bot overlapping their replacements, the new bot a standby until the old one stops; "
             f"new API healthy after {secs(botstack.api_ready_seconds)}) "
             f"| {secs(compose.update_seconds)} (`docker-compose up -d`, new tag) |",
-            f"| the bot without a poll during that update (stop-then-start) | {secs(botstack.bot_gap_seconds)} | - |",
+            f"| the bot without a poll during that update (the standby takes over) | {secs(botstack.bot_gap_seconds)} | - |",
             f"| rollback to the previous image under the same load (`make rollback`'s plan, then `up`) "
             f"| {secs(botstack.rollback_seconds)}, {failed_of(botstack.rollback_load)} failed, "
             f"worst added latency {added_of(botstack.rollback_load)}; previous API healthy after "
