@@ -96,9 +96,9 @@ CONTAINER_REPLACED = {"deleted", "replaced"}
 WORST_ADDED_LATENCY = 1.0  # seconds; the bench's goal is 0.5 s, CI machines are noisier
 # The bench measures the rollback against its 10 s goal. Its longest path is CPU: the new bot's import (about 2.5 s
 # of CPU) and the migrations, then the new API's, all at once on 2 cores, so its time follows the machine's load:
-# 14.4-28.6 s in this test at load average 11-23 on the 2 cores here. The bound is the slowest of those with about
-# half again as margin for a noisier CI machine; what it catches is a rollback that waits out a grace period or a
-# healthcheck timeout.
+# 8.6 s in this test at load average 1-2 on the 2 cores here, 14.4-28.6 s at load 11-23. The bound is the slowest of
+# those with about half again as margin for a noisier CI machine; what it catches is a rollback that waits out a grace
+# period or a healthcheck timeout.
 ROLLBACK_SECONDS = 45.0
 OLD_CONTAINER_STOP_SECONDS = 10.0  # below every grace period (bot 15 s): an old container that stopped on SIGTERM
 # The old bot's exit (about 0.5 s) and the standby's next try for the lock (every 0.1 s); the rest is CI noise margin.
