@@ -65,6 +65,14 @@ def test_bot_without_token_fails_naming_the_variable(app: App) -> None:
     assert "BOT_TOKEN (or BOT_TOKEN_FILE) is required" in result.stderr
 
 
+def test_bot_with_a_missing_poller_lock_dir_fails_naming_the_variable(app: App, tmp_path) -> None:
+    result = app.run(["-c", "from botstack_app.bot import main; main()"], timeout=30, BOT_TOKEN=TOKEN,
+                     POLLER_LOCK_DIR=str(tmp_path / "not-mounted"))
+    assert result.returncode == 2
+    assert "POLLER_LOCK_DIR=" in result.stderr and "is not a directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bot_with_a_wrong_token_is_refused_and_sends_nothing(app: App, bot_api: BotApiStandIn, tmp_path) -> None:
     wrong = "654321:WRONG-token-for-the-stand-in"
     refused = httpx.post(f"{bot_api.url}/bot{wrong}/getMe", timeout=5)
@@ -124,6 +132,7 @@ def test_a_standby_bot_is_healthy_but_polls_only_after_the_poller_exits(app: App
     stopping = time.time()
     old.send_signal(signal.SIGTERM)
     assert old.wait(15) == 0, log_of(old)
+    assert "stopping: the last poll has returned" in log_of(old)  # not cancelled: nothing left for the server to hold
     bot_api.updates.append(command_update(3, "/start"))
     wait_for(lambda: len(bot_api.sent) >= 3, 20, f"the second bot took over and answered\n{log_of(new)}")
     assert "took the poller lock" in log_of(new)

@@ -2,14 +2,16 @@
 
 BOT_TOKEN[_FILE] is required; TELEGRAM_API_URL points it at api.telegram.org (default), a self-hosted
 Bot API server or a test stand-in. Commands: /start, /posts (latest published posts, via API_URL).
-Liveness: every successful Bot API call (getUpdates returns at least every polling timeout) touches
-LIVENESS_DIR/botstack-bot.alive. SIGTERM/SIGINT stop polling after the update in hand.
+Liveness: every successful Bot API call (getUpdates returns at least every POLL_SECONDS) touches
+LIVENESS_DIR/botstack-bot.alive. SIGTERM/SIGINT stop polling once the getUpdates in flight has returned (it is not
+cancelled: the Bot API would otherwise still hold it when the next bot polls) and no further one is sent.
 
 One poller at a time: Telegram answers a second getUpdates poller 409 Conflict. With POLLER_LOCK_DIR set (a directory
 that every bot container of the stack mounts: docs/rollout.md), the bot imports, asks getMe (healthy from then on: a
 ready standby) and polls only while it holds an exclusive flock on that directory. The kernel releases the lock when
-the holder closes it after its last poll, or when its process dies in any way, so a replacement started beside the
-running bot takes over within POLLER_LOCK_RETRY_SECONDS of the old one's exit instead of importing aiogram then.
+the holder closes it after its last poll has returned, or when its process dies in any way, so a replacement started
+beside the running bot takes over within POLLER_LOCK_RETRY_SECONDS of the old one's last poll instead of importing
+aiogram then.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.filters import Command, CommandStart
-from aiogram.methods import TelegramMethod
+from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message
 
@@ -40,6 +42,9 @@ log = logging.getLogger("botstack.bot")
 router = Router(name="botstack")
 
 POLLER_LOCK_RETRY_SECONDS = 0.1  # a standby tries for the lock this often: the longest it adds to a handover
+# getUpdates' long-poll timeout. A stopping bot waits for the poll in flight to return, so this bounds the handover
+# (and the old bot's exit); a poll every 2 s when nothing happens is still a negligible load on the Bot API.
+POLL_SECONDS = 2
 STANDBY_TOUCH_SECONDS = 10.0  # a waiting standby renews its liveness file (well within LIVENESS_MAX_AGE)
 
 
@@ -91,12 +96,31 @@ class LivenessMiddleware(BaseRequestMiddleware):
         return response
 
 
-def build(settings: Settings) -> tuple[Bot, Dispatcher]:
+class StopBetweenPolls(BaseRequestMiddleware):
+    """Once `stopping` is set, the next getUpdates is not sent: polling stops there, after the one in flight returned."""
+
+    def __init__(self, stopping: asyncio.Event, dispatcher: Dispatcher) -> None:
+        self.stopping, self.dispatcher = stopping, dispatcher
+        self.stopper: asyncio.Task[None] | None = None
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot, method: TelegramMethod[TelegramType]
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates) and self.stopping.is_set():
+            log.info("stopping: the last poll has returned")
+            self.stopper = asyncio.create_task(self.dispatcher.stop_polling())  # cancels this polling task
+            await asyncio.Event().wait()
+        return await make_request(bot, method)
+
+
+def build(settings: Settings, stopping: asyncio.Event | None = None) -> tuple[Bot, Dispatcher]:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(LivenessMiddleware(settings))
     bot = Bot(settings.require("bot_token"), session=session)
     dispatcher = Dispatcher(settings=settings)
     dispatcher.include_router(router)
+    if stopping is not None:
+        session.middleware(StopBetweenPolls(stopping, dispatcher))
     return bot, dispatcher
 
 
@@ -134,22 +158,30 @@ async def take_poller_lock(settings: Settings) -> int | None:
         raise
 
 
-def stop_on_signals() -> None:
-    """SIGTERM/SIGINT before polling starts (a standby being removed) end the bot at once; polling installs its own."""
+def stop_on_signals(stopping: asyncio.Event, polling: asyncio.Event) -> None:
+    """SIGTERM/SIGINT: a standby (not polling yet) ends at once; a polling bot stops after the poll in flight."""
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    if task is not None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, task.cancel)
+
+    def stop() -> None:
+        if polling.is_set():
+            stopping.set()
+        elif task is not None:
+            task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
 
 
 async def run(settings: Settings) -> None:
-    bot, dispatcher = build(settings)
-    stop_on_signals()
+    stopping, polling = asyncio.Event(), asyncio.Event()
+    bot, dispatcher = build(settings, stopping)
+    stop_on_signals(stopping, polling)
     lock: int | None = None
     try:
         await bot.me()  # getMe: the token works and the Bot API answers (the liveness file says so) before any poll
         lock = await take_poller_lock(settings)
-        await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=True)
+        polling.set()
+        await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=True, polling_timeout=POLL_SECONDS)
     except asyncio.CancelledError:
         log.info("stopped before polling")
     finally:
@@ -164,6 +196,11 @@ def main() -> None:
     setup_logging(settings)
     try:
         settings.require("bot_token")
+        if settings.poller_lock_dir and not os.path.isdir(settings.poller_lock_dir):
+            raise ConfigError(
+                f"POLLER_LOCK_DIR={settings.poller_lock_dir} is not a directory: mount the volume that every bot "
+                "container of the stack shares there, or leave POLLER_LOCK_DIR unset to poll without a lock"
+            )
     except ConfigError as exc:
         log.error("%s", exc)
         sys.exit(2)
