@@ -66,7 +66,7 @@ def build_stack(config: StackConfig, project: str, stack: str) -> dict[str, Any]
         opts=pulumi.ResourceOptions(depends_on=placement.after_server()),
     )
     # The bot reads neither the database nor Redis (it talks to the Bot API, and to the API over HTTP), so it waits
-    # for none of them: a release replaces it (stop-then-start, its longest path) beside the migrations.
+    # for none of them: a release starts its standby beside the migrations (it polls once the old bot has stopped).
     schema_ready: list[pulumi.Resource] = [database, cache, migrations]
     apps = {
         service.name: AppService(
