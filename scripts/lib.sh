@@ -177,10 +177,17 @@ ssh_wrapper_dir() {
     echo "<pinned-ssh>"
     return 0
   fi
+  local server=botstack:vds node
+  # a cluster stack: the daily commands (backups) run on the node that holds the database
+  if ! host="$(pulumi config get -s "$stack" --path botstack:vds.host 2>/dev/null)" || [[ -z "$host" ]]; then
+    node="$(pulumi config get -s "$stack" --path botstack:cluster.databaseNode 2>/dev/null)" && [[ -n "$node" ]] \
+      || die "stack '$stack' has no botstack:vds.host (nor botstack:cluster.databaseNode): which server is it on?"
+    server="botstack:cluster.nodes.$node"
+    host="$(pulumi config get -s "$stack" --path "$server.host")" || die "stack '$stack' has no $server.host"
+  fi
   dir="$(mktemp -d)"
-  host="$(pulumi config get -s "$stack" --path botstack:vds.host)" || die "stack '$stack' has no botstack:vds.host"
-  port="$(pulumi config get -s "$stack" --path botstack:vds.port 2>/dev/null || echo 22)"
-  key="$(pulumi config get -s "$stack" --path botstack:vds.hostKey)" || die "stack '$stack' has no botstack:vds.hostKey"
+  port="$(pulumi config get -s "$stack" --path "$server.port" 2>/dev/null || echo 22)"
+  key="$(pulumi config get -s "$stack" --path "$server.hostKey")" || die "stack '$stack' has no $server.hostKey"
   entry="$host"
   [[ "$port" == 22 ]] || entry="[$host]:$port"
   printf '%s %s\n' "$entry" "$key" >"$dir/known_hosts"

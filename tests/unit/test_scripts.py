@@ -31,6 +31,14 @@ case "$(basename "$0") $*" in
   "pulumi config get -s prod --path botstack:vds.host") echo "203.0.113.10" ;;
   "pulumi config get -s prod --path botstack:vds.port") echo "2222" ;;
   "pulumi config get -s prod --path botstack:vds.hostKey") echo "$FAKE_HOST_KEY" ;;
+  "pulumi stack output -s swarm backupCommand") echo "sudo /usr/local/lib/botstack/backup.sh" ;;
+  "pulumi stack output -s swarm sshPort") echo "22" ;;
+  "pulumi stack output -s swarm sshTarget") echo "deploy@203.0.113.11" ;;
+  "pulumi config get -s swarm --path botstack:vds.host") exit 1 ;;
+  "pulumi config get -s swarm --path botstack:cluster.databaseNode") [[ -z ${FAKE_NO_NODE:-} ]] || exit 1; echo "node1" ;;
+  "pulumi config get -s swarm --path botstack:cluster.nodes.node1.host") echo "203.0.113.11" ;;
+  "pulumi config get -s swarm --path botstack:cluster.nodes.node1.port") exit 1 ;;
+  "pulumi config get -s swarm --path botstack:cluster.nodes.node1.hostKey") echo "$FAKE_HOST_KEY" ;;
   "pulumi up"*|"pulumi preview"*) env | grep -E '^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE_FILE)=' | sed 's/^/  env /' >>"$CALLS"
     exit "${PREVIEW_RC:-0}" ;;
   "docker info") exit "${DOCKER_INFO_RC:-0}" ;;
@@ -169,6 +177,23 @@ def test_backup_now_runs_the_output_command_with_the_pinned_host_key(fakes: dict
     assert ssh[0].endswith("-p 2222 -- deploy@203.0.113.10 sudo /opt/botstack/bin/backup.sh")
     assert f"  known_hosts [203.0.113.10]:2222 {HOST_KEY}" in calls
     assert not any("--show-secrets" in c for c in calls)
+
+
+def test_backup_now_on_a_cluster_runs_on_the_database_node_with_its_pinned_host_key(fakes: dict[str, str]) -> None:
+    result = _run([STACK_SH, "backup-now", "swarm"], fakes)
+    assert result.returncode == 0, result.stderr
+    calls = _calls(fakes)
+    ssh = [c for c in calls if c.startswith("ssh ")]
+    assert len(ssh) == 1 and "-o StrictHostKeyChecking=yes" in ssh[0]
+    assert ssh[0].endswith("-p 22 -- deploy@203.0.113.11 sudo /usr/local/lib/botstack/backup.sh")
+    assert f"  known_hosts 203.0.113.11 {HOST_KEY}" in calls
+
+
+def test_backup_now_names_what_is_missing_when_a_stack_has_no_server(fakes: dict[str, str]) -> None:
+    result = _run([STACK_SH, "backup-now", "swarm"], {**fakes, "FAKE_NO_NODE": "1"})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "stack 'swarm' has no botstack:vds.host (nor botstack:cluster.databaseNode)" in result.stderr
+    assert not any(c.startswith("ssh ") for c in _calls(fakes)), "no connection to a guessed host"
 
 
 def test_restore_needs_a_dump_and_a_confirmation(fakes: dict[str, str]) -> None:
