@@ -89,9 +89,15 @@ need_ssh() {
   missing "the OpenSSH client is not installed (Debian/Ubuntu: apt-get install openssh-client)."
 }
 
-# is_remote STACK: the stack runs on a VDS (its config sets botstack:vds), like the program decides.
+# is_remote STACK: the stack runs on servers over SSH (its config sets botstack:vds, or botstack:cluster), like the
+# program decides.
 is_remote() {
-  [[ -f "$REPO/Pulumi.$1.yaml" ]] && grep -q '^ *botstack:vds:' "$REPO/Pulumi.$1.yaml"
+  [[ -f "$REPO/Pulumi.$1.yaml" ]] && grep -qE '^ *botstack:(vds|cluster):' "$REPO/Pulumi.$1.yaml"
+}
+
+# is_cluster STACK: the stack runs as swarm services on several nodes (its config sets botstack:cluster).
+is_cluster() {
+  [[ -f "$REPO/Pulumi.$1.yaml" ]] && grep -q '^ *botstack:cluster:' "$REPO/Pulumi.$1.yaml"
 }
 
 # need_stack_config STACK: a stack that must run on a VDS (prod) must have its VDS config.

@@ -33,6 +33,11 @@ need_docker_cli() {
   command -v docker >/dev/null 2>&1 || missing "the docker CLI is not installed (Debian/Ubuntu: apt-get install docker.io)."
 }
 
+if is_cluster "$stack"; then
+  # a node's engine shows only its own tasks; swarm gathers a service's logs from every node on a manager
+  die "stack '$stack' runs on a swarm: follow a service's logs on a manager node with
+  ssh deploy@MANAGER docker service logs --follow --tail $tail_lines botstack-$stack-${service:-SERVICE}"
+fi
 need_docker_cli
 if is_remote "$stack"; then
   need_pulumi

@@ -134,6 +134,22 @@ def test_prod_without_vds_config_points_to_first_deploy(fakes: dict[str, str], t
     assert "docs/first-deploy.md" in result.stderr
 
 
+def test_a_cluster_stack_is_remote_and_its_logs_point_to_the_manager(fakes: dict[str, str], tmp_path: Path) -> None:
+    # A copy of the scripts in a checkout with a cluster stack: deployed over SSH (no local engine needed), destroyed
+    # only after Pulumi asks, and its logs are swarm's, on a manager.
+    scripts = tmp_path / "repo" / "scripts"
+    shutil.copytree(REPO / "scripts", scripts)
+    (tmp_path / "repo" / "server").mkdir()
+    shutil.copy(REPO / "server" / "contract.sh", tmp_path / "repo" / "server")
+    (tmp_path / "repo" / "Pulumi.swarm.yaml").write_text("config:\n  botstack:cluster:\n    databaseNode: node1\n")
+    destroy = _run([scripts / "pulumi-stack.sh", "destroy", "swarm"], {**fakes, "DOCKER_INFO_RC": "1"})
+    assert destroy.returncode == 0, destroy.stderr
+    assert "pulumi destroy --stack swarm --exclude-protected" in _calls(fakes), "no --yes: Pulumi shows the plan and asks"
+    assert "docker info" not in _calls(fakes), "a cluster is reached over SSH, not through a local engine"
+    logs = _run([scripts / "logs.sh", "swarm", "api"], fakes)
+    assert logs.returncode == 1 and "docker service logs --follow --tail 100 botstack-swarm-api" in logs.stderr
+
+
 def test_up_dev_uses_local_backend_and_generated_passphrase(fakes: dict[str, str], tmp_path: Path) -> None:
     result = _run([STACK_SH, "up", "dev", "--refresh"], fakes)
     assert result.returncode == 0, result.stderr
