@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,6 +196,18 @@ def _wait_archived(pg, wal: str, timeout: float = 300) -> float:  # noqa: ANN001
     return time.monotonic()
 
 
+@contextlib.contextmanager
+def _pitr_workdir(purpose: str) -> Iterator[tuple[Path, Path]]:
+    """A temporary directory: the share the PITR database container mounts, and the backup.env pitr.sh reads."""
+    with tempfile.TemporaryDirectory(prefix=f"botstack-bench-{purpose}-") as tmp:
+        share = Path(tmp) / "share"
+        share.mkdir()
+        share.chmod(0o755)
+        config = Path(tmp) / "backup.env"
+        config.write_text(f"PG_CONTAINER={PITR_CONTAINER}\nPG_USER={USER}\nPG_DB={DB}\n")
+        yield share, config
+
+
 def run_pitr(client: docker.DockerClient, rows: int, base: str = POSTGRES_IMAGE) -> PitrRun:
     """The seeded database archiving WAL, a base backup and a restore to the latest point by server/pitr.sh."""
     from components.catalogue import DATABASE
@@ -204,12 +217,7 @@ def run_pitr(client: docker.DockerClient, rows: int, base: str = POSTGRES_IMAGE)
     pitr = PitrConfig()
     remove_pitr(client)
     image = database_image(base)
-    with tempfile.TemporaryDirectory(prefix="botstack-bench-pitr-") as tmp:
-        share = Path(tmp) / "share"
-        share.mkdir()
-        share.chmod(0o755)
-        config = Path(tmp) / "backup.env"
-        config.write_text(f"PG_CONTAINER={PITR_CONTAINER}\nPG_USER={USER}\nPG_DB={DB}\n")
+    with _pitr_workdir("pitr") as (share, config):
         POSTGRES_USER = DATABASE.user  # noqa: N806
         try:
             pg = _start_pitr(client, image, share, pitr.archive_timeout_seconds)
@@ -269,12 +277,7 @@ def measure_rpo(client: docker.DockerClient, base: str = POSTGRES_IMAGE, idle_sa
     archive_timeout = PitrConfig().archive_timeout_seconds
     remove_pitr(client)
     image = database_image(base)
-    with tempfile.TemporaryDirectory(prefix="botstack-bench-rpo-") as tmp:
-        share = Path(tmp) / "share"
-        share.mkdir()
-        share.chmod(0o755)
-        config = Path(tmp) / "backup.env"
-        config.write_text(f"PG_CONTAINER={PITR_CONTAINER}\nPG_USER={USER}\nPG_DB={DB}\n")
+    with _pitr_workdir("rpo") as (share, config):
         try:
             pg = _start_pitr(client, image, share, archive_timeout)
             _pitr_script(config, "setup")
