@@ -122,13 +122,20 @@ def test_docker_not_answering_is_named(fakes: dict[str, str]) -> None:
     assert not any(c.startswith("pulumi") for c in _calls(fakes))
 
 
-def test_prod_without_vds_config_points_to_first_deploy(fakes: dict[str, str], tmp_path: Path) -> None:
-    # A copy of the scripts (and the contract they read) in a checkout whose Pulumi.prod.yaml has no botstack:vds yet.
+def checkout_with_stack_file(tmp_path: Path, stack: str, text: str) -> Path:
+    """A copy of the scripts (and the contract they read) in a checkout whose Pulumi.<stack>.yaml is `text`; the
+    scripts' directory."""
     scripts = tmp_path / "repo" / "scripts"
     shutil.copytree(REPO / "scripts", scripts)
     (tmp_path / "repo" / "server").mkdir()
     shutil.copy(REPO / "server" / "contract.sh", tmp_path / "repo" / "server")
-    (tmp_path / "repo" / "Pulumi.prod.yaml").write_text("config:\n  botstack:profile: full\n")
+    (tmp_path / "repo" / f"Pulumi.{stack}.yaml").write_text(text)
+    return scripts
+
+
+def test_prod_without_vds_config_points_to_first_deploy(fakes: dict[str, str], tmp_path: Path) -> None:
+    # A checkout whose Pulumi.prod.yaml has no botstack:vds yet.
+    scripts = checkout_with_stack_file(tmp_path, "prod", "config:\n  botstack:profile: full\n")
     result = _run([scripts / "pulumi-stack.sh", "up", "prod"], fakes)
     assert result.returncode == 1
     assert "docs/first-deploy.md" in result.stderr
@@ -137,11 +144,7 @@ def test_prod_without_vds_config_points_to_first_deploy(fakes: dict[str, str], t
 def test_a_cluster_stack_is_remote_and_its_logs_point_to_the_manager(fakes: dict[str, str], tmp_path: Path) -> None:
     # A copy of the scripts in a checkout with a cluster stack: deployed over SSH (no local engine needed), destroyed
     # only after Pulumi asks, and its logs are swarm's, on a manager.
-    scripts = tmp_path / "repo" / "scripts"
-    shutil.copytree(REPO / "scripts", scripts)
-    (tmp_path / "repo" / "server").mkdir()
-    shutil.copy(REPO / "server" / "contract.sh", tmp_path / "repo" / "server")
-    (tmp_path / "repo" / "Pulumi.swarm.yaml").write_text("config:\n  botstack:cluster:\n    databaseNode: node1\n")
+    scripts = checkout_with_stack_file(tmp_path, "swarm", "config:\n  botstack:cluster:\n    databaseNode: node1\n")
     destroy = _run([scripts / "pulumi-stack.sh", "destroy", "swarm"], {**fakes, "DOCKER_INFO_RC": "1"})
     assert destroy.returncode == 0, destroy.stderr
     assert "pulumi destroy --stack swarm --exclude-protected" in _calls(fakes), "no --yes: Pulumi shows the plan and asks"
