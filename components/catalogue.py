@@ -72,7 +72,8 @@ class Service:
 
 # grace_seconds: PostgreSQL checkpoints on a clean shutdown; Redis flushes its append-only file; uvicorn stops
 # accepting and finishes its in-flight requests; the worker finishes the job in hand (unfinished jobs go back to the
-# queue); the bot stops polling at once. The bot joins edge because the Bot API is on the internet.
+# queue); the bot stops once its long poll in flight returns (2 s at most). The bot joins edge because the Bot API
+# is on the internet.
 # fmt: off
 DATABASE = Service("database", OFFICIAL_IMAGE_USER, grace_seconds=60, alias="db", port=5432, secrets=(DB_PASSWORD,),
                    component_type="botstack:components:Database")
